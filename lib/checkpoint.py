@@ -1,0 +1,106 @@
+"""Checkpoints: atomic saving, safe loading, and the architecture read back from tensor shapes.
+
+File format (as the original, so files move both ways): ``torch.save`` of a
+dict with at least ``epoch`` (1-based count of finished epochs) and
+``state_dict``. Our training adds ``optimizer``, ``opt``, ``versions``,
+``fixed_input``, ``rng_state`` and ``total_steps`` for ``--resume``; the
+original loader reads only ``state_dict`` and ignores them.
+
+Loading always uses ``weights_only=True``: a checkpoint is data, never code.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from typing import Any
+
+import torch
+
+from lib.networks import NetG
+
+__all__ = ["CheckpointError", "atomic_save", "load_checkpoint", "netg_config_from_state_dict", "load_netg"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable or not what was expected (one-line message)."""
+
+
+def atomic_save(obj: Any, path: str) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``.
+
+    A kill at any moment leaves either the old file or the complete new one.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint dict with ``weights_only=True``; a bare state_dict is wrapped as ``{'state_dict': ...}``."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"cannot read checkpoint {path}: {first}") from None
+    if isinstance(obj, dict) and "state_dict" in obj:
+        return obj
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return {"state_dict": obj}
+    raise CheckpointError(f"{path} is not a GANomaly checkpoint (expected a dict with a 'state_dict')")
+
+
+def netg_config_from_state_dict(sd: dict[str, torch.Tensor]) -> dict[str, int]:
+    """Architecture of a NetG from its tensor shapes: isize, nc, nz, ngf, extralayers."""
+    first = [k for k in sd if re.fullmatch(r"encoder1\.main\.initial-conv-\d+-\d+\.weight", k)]
+    final = [k for k in sd if re.fullmatch(r"encoder1\.main\.final-\d+-1-conv\.weight", k)]
+    if len(first) != 1 or len(final) != 1 or not any(k.startswith("decoder.") for k in sd):
+        raise CheckpointError("not a GANomaly generator (NetG) state_dict: encoder1/decoder keys missing")
+    ngf, nc = sd[first[0]].shape[:2]
+    nz = sd[final[0]].shape[0]
+    n_pyramid = sum(1 for k in sd if re.fullmatch(r"encoder1\.main\.pyramid-\d+-\d+-conv\.weight", k))
+    extralayers = sum(1 for k in sd if re.fullmatch(r"encoder1\.main\.extra-layers-\d+-\d+-conv\.weight", k))
+    # encoder halves isize/2 down to 4 once per pyramid layer
+    return dict(isize=2 ** (n_pyramid + 3), nc=int(nc), nz=int(nz), ngf=int(ngf), extralayers=extralayers)
+
+
+def load_netg(path: str, device: str | torch.device = "cpu", **expected: int | None) -> tuple[NetG, dict]:
+    """Build a NetG from a checkpoint file and load its weights (``strict=True``).
+
+    Parameters
+    ----------
+    path : checkpoint file (``netG_<epoch>.pth``).
+    device : where to put the network.
+    **expected : options the user gave explicitly (isize, nc, nz, ngf,
+        extralayers; None = not given); a contradiction with the file is a
+        ``CheckpointError`` naming the mismatch.
+
+    Returns
+    -------
+    (netg, checkpoint dict)
+    """
+    ckpt = load_checkpoint(path)
+    config = netg_config_from_state_dict(ckpt["state_dict"])
+    wrong = [f"--{k} {v} but the checkpoint has {config[k]}" for k, v in expected.items()
+             if v is not None and k in config and config[k] != v]
+    if wrong:
+        raise CheckpointError(f"{path}: " + "; ".join(wrong))
+    netg = NetG(**config)
+    try:
+        netg.load_state_dict(ckpt["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: tensor shapes do not fit a NetG{tuple(config.values())}: "
+                              f"{str(exc).splitlines()[-1].strip()}") from None
+    return netg.to(device), ckpt
