@@ -1,0 +1,145 @@
+"""Score a list of image files and write the results: the engine behind ``test.py``.
+
+Outputs (all written under a temporary name, then renamed):
+
+* ``anomaly_scores.csv``: ``filename, ascore[, label][, ascore_norm][, ascore_pct]``, one row per scored image,
+  in input order, ``ascore`` the raw A at full float64 precision. Rows are streamed to the temporary file
+  batch by batch, so memory stays bounded for any number of images.
+* ``anomaly_scores_errors.csv``: ``filename, reason`` for every file that could not be scored.
+* optional: ``latents.npz`` (filenames, latent_i, latent_o, ascore), per-image panels and a grid of the most
+  anomalous images, ``metrics.json`` + ``roc.png`` when both classes (0.normal, 1.abnormal) are present.
+"""
+from __future__ import annotations
+
+import csv
+import heapq
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from lib.scoring import Scorer, iter_image_batches
+
+__all__ = ["ScoreResult", "score_files", "save_panel", "save_worst_grid"]
+
+
+@dataclass
+class ScoreResult:
+    n_scored: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    labels: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    metrics: dict | None = None
+
+
+def _tmp(path: str) -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.part")
+
+
+def save_panel(real: torch.Tensor, fake: torch.Tensor, score: float, title: str, path: str) -> None:
+    """real | reconstruction | |difference| (joint min-max, as the original's figures) with A in the title."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from torchvision.utils import make_grid
+
+    grid = make_grid([real, fake, (fake - real).abs()], normalize=True, padding=2)
+    fig, ax = plt.subplots(figsize=(6, 2.4))
+    img = grid.permute(1, 2, 0).numpy()
+    ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray")
+    ax.set_axis_off()
+    ax.set_title(f"{title}  A = {score:.8g}", fontsize=8)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def save_worst_grid(items: list[tuple[float, int, torch.Tensor]], path: str) -> None:
+    """Grid of the most anomalous images, highest A first (8 per row, batch min-max as the training grids)."""
+    from torchvision.utils import save_image
+    items = sorted(items, key=lambda t: -t[0])
+    save_image(torch.stack([t[2] for t in items]), path, normalize=True, nrow=8)
+
+
+def score_files(scorer: Scorer, samples: Sequence[tuple[str, int]], *, isize: int, nc: int, batchsize: int,
+                out_csv: str, normalizers: dict[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+                save_latents: str = "", panels_dir: str = "", n_worst: int = 0, progress: bool = True) -> ScoreResult:
+    """Score ``samples`` ((path, label) pairs, label -1 = unknown) and write ``out_csv`` (see module doc).
+
+    ``normalizers`` maps extra column names (``ascore_norm``, ``ascore_pct``)
+    to functions of the raw scores.
+    """
+    from tqdm import tqdm
+
+    normalizers = normalizers or {}
+    with_label = any(label >= 0 for _, label in samples)
+    res, t0 = ScoreResult(), time.perf_counter()
+    latents: dict[str, list] = {"filenames": [], "latent_i": [], "latent_o": [], "ascore": []}
+    worst: list[tuple[float, int, torch.Tensor]] = []  # min-heap of (A, index, image)
+    os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
+    tmp = _tmp(out_csv)
+    try:
+        with open(tmp, "w", newline="") as fh, tqdm(total=len(samples), disable=not progress, unit="img") as bar:
+            writer = csv.writer(fh)
+            writer.writerow(["filename", "ascore"] + (["label"] if with_label else []) + list(normalizers))
+            for x, paths, labels, bad in iter_image_batches(samples, isize, nc, batchsize):
+                res.errors += bad
+                bar.update(len(paths) + len(bad))
+                if x is None:
+                    continue
+                out = scorer(x)
+                a = out["A"].numpy()
+                extra = [fn(a) for fn in normalizers.values()]
+                for i, (p, lab) in enumerate(zip(paths, labels)):
+                    writer.writerow([p, repr(float(a[i]))] + ([lab] if with_label else []) + [repr(float(e[i])) for e in extra])
+                res.labels += labels
+                res.scores += a.tolist()
+                if save_latents:
+                    latents["filenames"] += paths
+                    latents["latent_i"].append(out["latent_i"].numpy())
+                    latents["latent_o"].append(out["latent_o"].numpy())
+                    latents["ascore"].append(a)
+                if panels_dir:
+                    fake = out["fake"].cpu()
+                    for i, p in enumerate(paths):
+                        stem = os.path.splitext(os.path.basename(p))[0]
+                        save_panel(x[i], fake[i], float(a[i]), os.path.basename(p),
+                                   os.path.join(panels_dir, f"{res.n_scored + i:06d}_{stem}.png"))
+                if n_worst:
+                    for i in range(len(paths)):
+                        item = (float(a[i]), res.n_scored + i, x[i].clone())
+                        (heapq.heappush if len(worst) < n_worst else heapq.heappushpop)(worst, item)
+                res.n_scored += len(paths)
+        if res.n_scored:
+            os.replace(tmp, out_csv)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    res.seconds = time.perf_counter() - t0
+    base = os.path.dirname(os.path.abspath(out_csv))
+    if res.errors:
+        err_path = os.path.splitext(out_csv)[0] + "_errors.csv"
+        with open(_tmp(err_path), "w", newline="") as fh:
+            csv.writer(fh).writerows([("filename", "reason"), *res.errors])
+        os.replace(_tmp(err_path), err_path)
+    if save_latents and res.n_scored:
+        with open(_tmp(save_latents), "wb") as fh:
+            np.savez(fh, filenames=np.array(latents["filenames"]), latent_i=np.concatenate(latents["latent_i"]),
+                     latent_o=np.concatenate(latents["latent_o"]), ascore=np.concatenate(latents["ascore"]))
+        os.replace(_tmp(save_latents), save_latents)
+    if worst:
+        save_worst_grid(worst, os.path.join(panels_dir or base, "most_anomalous.png"))
+    if with_label and {0, 1} <= set(res.labels):
+        from lib.evaluate import detection_metrics, save_roc_figure
+        y, s = np.array(res.labels), np.array(res.scores)
+        keep = y >= 0
+        metrics = detection_metrics(y[keep], s[keep])
+        with open(os.path.join(base, "metrics.json"), "w") as fh:
+            json.dump(metrics, fh, indent=1)
+        save_roc_figure(y[keep], s[keep], os.path.join(base, "roc.png"))
+        res.metrics = metrics
+    return res

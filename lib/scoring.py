@@ -1,0 +1,175 @@
+"""Anomaly score A of images under a trained GANomaly generator, batched but exactly the paper's protocol.
+
+Score (Jin et al. 2024, eq. 5; the original ``test.py``)::
+
+    A = mean_k (latent_i[k] - latent_o[k])^2      over the nz latent channels
+
+The paper scored one image per forward pass with the generator left in
+training mode, so every BatchNorm normalised each image with that image's own
+per-channel statistics over H x W. That is instance normalisation with the
+BatchNorm's affine weight, bias and eps, which works on a batch of any size:
+``score_mode="paper"`` swaps each BatchNorm for exactly that, giving the
+batch-1 numbers (bit for bit on CPU) at batch speed. ``score_mode="eval"``
+uses the BatchNorm running statistics instead. In both modes a score depends
+only on its own image, never on the batch or the order.
+
+Normalisation (paper_plot of the original): A_norm = (A - A_min) / (A_max - A_min)
+with the paper's fixed constants below (presumably the min and max of A over
+the SDSS test set), or with a reference set's min and max (``Calibration``).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lib.data import build_transform, load_image
+
+__all__ = ["PAPER_A_MIN", "PAPER_A_MAX", "PerSampleNorm", "Scorer", "iter_image_batches", "normalize_paper",
+           "Calibration"]
+
+# paper_plot_0211.ipynb of Jin et al. 2024: A_norm = (A - 0.0007747652) / (0.93256927 - 0.0007747652)
+PAPER_A_MIN = 0.0007747652
+PAPER_A_MAX = 0.93256927
+
+
+def normalize_paper(a: np.ndarray) -> np.ndarray:
+    """The paper's fixed normalisation of raw scores."""
+    return (np.asarray(a, dtype=np.float64) - PAPER_A_MIN) / (PAPER_A_MAX - PAPER_A_MIN)
+
+
+class PerSampleNorm(nn.Module):
+    """A BatchNorm2d evaluated as in training mode on a batch of one image, for every image of the batch.
+
+    Each (image, channel) plane is normalised by its own mean and biased
+    variance over H x W, then scaled and shifted by the BatchNorm's affine
+    parameters: ``F.instance_norm`` with the BatchNorm's weight, bias and eps.
+    """
+
+    def __init__(self, bn: nn.BatchNorm2d) -> None:
+        super().__init__()
+        self.weight, self.bias, self.eps = bn.weight, bn.bias, bn.eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.instance_norm(x, weight=self.weight, bias=self.bias, use_input_stats=True, eps=self.eps)
+
+
+def _with_per_sample_norm(net: nn.Module) -> nn.Module:
+    net = copy.deepcopy(net)
+    for module in list(net.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.BatchNorm2d):
+                setattr(module, name, PerSampleNorm(child))
+    return net
+
+
+class Scorer:
+    """Scores batches of normalised images with a NetG.
+
+    Parameters
+    ----------
+    netg : a trained ``lib.networks.NetG`` (left untouched: the scorer works on a copy).
+    mode : ``"paper"`` (per-image BatchNorm statistics) or ``"eval"`` (running statistics).
+    device : torch device for the forward passes.
+    """
+
+    def __init__(self, netg: nn.Module, mode: str = "paper", device: str | torch.device = "cpu") -> None:
+        if mode not in ("paper", "eval"):
+            raise ValueError(f"score mode must be 'paper' or 'eval', got {mode!r}")
+        self.mode = mode
+        self.device = torch.device(device)
+        net = _with_per_sample_norm(netg) if mode == "paper" else copy.deepcopy(netg)
+        self.netg = net.to(self.device).eval()  # eval() only matters for mode="eval": no BatchNorm left otherwise
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """x (B, nc, isize, isize) in [-1, 1] -> dict of ``A`` (B,) float64 and ``latent_i``, ``latent_o`` (B, nz), ``fake``."""
+        fake, latent_i, latent_o = self.netg(x.to(self.device, non_blocking=True))
+        latent_i, latent_o = latent_i.flatten(1), latent_o.flatten(1)  # (B, nz, 1, 1) -> (B, nz)
+        a = torch.mean(torch.pow(latent_i - latent_o, 2), dim=1)
+        return dict(A=a.double().cpu(), latent_i=latent_i.cpu(), latent_o=latent_o.cpu(), fake=fake)
+
+
+def _decode(chunk: Sequence[tuple[str, int]], transform, nc: int):
+    tensors, paths, labels, bad = [], [], [], []
+    for path, label in chunk:
+        try:
+            tensors.append(transform(load_image(path, nc)))
+            paths.append(path)
+            labels.append(label)
+        except Exception as exc:  # reported per file; the rest of the batch is scored
+            bad.append((path, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+    x = torch.stack(tensors) if tensors else None
+    return x, paths, labels, bad
+
+
+def iter_image_batches(samples: Sequence[tuple[str, int]], isize: int, nc: int, batchsize: int
+                       ) -> Iterator[tuple[torch.Tensor | None, list[str], list[int], list[tuple[str, str]]]]:
+    """Decode images in a background thread while the previous batch is scored.
+
+    Yields ``(x (B, nc, isize, isize) or None, paths, labels, bad)`` where
+    ``bad`` lists ``(path, reason)`` for files that could not be read.
+    """
+    transform = build_transform(isize, nc)
+    chunks = [samples[i:i + batchsize] for i in range(0, len(samples), batchsize)]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_decode, chunks[0], transform, nc) if chunks else None
+        for i in range(len(chunks)):
+            result = pending.result()
+            if i + 1 < len(chunks):
+                pending = pool.submit(_decode, chunks[i + 1], transform, nc)
+            yield result
+
+
+class Calibration:
+    """Score quantiles of a reference image set, stored next to the weights as ``<weights>.calib.json``.
+
+    ``normalize(A)`` = (A - min_ref) / (max_ref - min_ref), the paper's formula
+    with this model's reference set; ``percentile(A)`` is the percentage of
+    reference images scoring below A.
+    """
+
+    LEVELS = np.linspace(0.0, 1.0, 1001)
+
+    def __init__(self, quantiles: np.ndarray, n: int, weights: str = "") -> None:
+        self.quantiles, self.n, self.weights = np.asarray(quantiles, dtype=np.float64), int(n), weights
+        if self.quantiles[-1] <= self.quantiles[0]:
+            raise ValueError("calibration needs reference scores that are not all equal")
+
+    @classmethod
+    def from_scores(cls, scores: np.ndarray, weights: str = "") -> "Calibration":
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.size < 2:
+            raise ValueError("calibration needs at least 2 reference images")
+        return cls(np.quantile(scores, cls.LEVELS), scores.size, weights)
+
+    @staticmethod
+    def path_for(weights: str) -> str:
+        return weights + ".calib.json"
+
+    def save(self, path: str) -> None:
+        tmp = path + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(dict(weights=os.path.basename(self.weights), n_reference=self.n,
+                           levels=self.LEVELS.tolist(), quantiles=self.quantiles.tolist()), fh)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str) -> "Calibration":
+        with open(path) as fh:
+            d = json.load(fh)
+        return cls(np.array(d["quantiles"]), d["n_reference"], d.get("weights", ""))
+
+    def normalize(self, a: np.ndarray) -> np.ndarray:
+        lo, hi = self.quantiles[0], self.quantiles[-1]
+        return (np.asarray(a, dtype=np.float64) - lo) / (hi - lo)
+
+    def percentile(self, a: np.ndarray) -> np.ndarray:
+        return 100.0 * np.interp(np.asarray(a, dtype=np.float64), self.quantiles, self.LEVELS)
