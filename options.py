@@ -189,8 +189,6 @@ def parse_train(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and validate train.py options (raises OptionError; argparse exits on syntax errors)."""
     opt = train_parser().parse_args(argv)
     _validate_common(opt)
-    if opt.nc not in (1, 3) and not dataroot(opt).endswith(".npy"):
-        raise OptionError(f"--nc {opt.nc}: image folders give 1 or 3 channels; other band counts need a packed dataset")
     if not 0 <= opt.beta1 < 1:
         raise OptionError(f"--beta1 {opt.beta1}: must be in [0, 1)")
     if opt.lr <= 0:

@@ -18,21 +18,30 @@ import numpy as np
 import options
 from lib.checkpoint import CheckpointError, load_netg
 from lib.data import DatasetLayoutError, find_samples, list_images
+from lib.packed import PackedImages, PackedLoader, PackError, is_packed
 from lib.score_run import score_files
-from lib.scoring import Calibration, Scorer, normalize_paper
+from lib.scoring import Calibration, Scorer, iter_image_batches, normalize_paper
 
 PAPER_WEIGHTS = "output/ganomaly/SDSS/train/weights/netG_43.pth"
 
 
-def select_samples(opt) -> list[tuple[str, int]]:
-    """(path, label) pairs from --images, or from <dataroot>/test/<class>/ as the original."""
-    if opt.images:
-        samples = list_images(opt.images)
-    else:
-        samples, _ = find_samples(os.path.join(options.dataroot(opt), "test"))
+def select_inputs(opt, isize: int, nc: int):
+    """``(batches, n_total, with_label)`` from --images, or from <dataroot>/test/<class>/ as the original.
+
+    Either may also be a packed dataset (SDSS_cutouts/pack.py).
+    """
+    where = opt.images or os.path.join(options.dataroot(opt), "test")
+    if is_packed(where):
+        ds = PackedImages(where)
+        if ds.shape[1:] != (isize, isize, nc):
+            raise DatasetLayoutError(f"packed dataset {where} holds {ds.shape[1:]} images; the model expects "
+                                     f"({isize}, {isize}, {nc})")
+        return PackedLoader(ds, opt.batchsize), len(ds), bool((ds.labels >= 0).any())
+    samples = list_images(where) if opt.images else find_samples(where)[0]
     if not samples:
-        raise DatasetLayoutError(f"no images found in {opt.images or os.path.join(options.dataroot(opt), 'test')}")
-    return samples
+        raise DatasetLayoutError(f"no images found in {where}")
+    batches = iter_image_batches(samples, isize, nc, opt.batchsize)
+    return batches, len(samples), any(label >= 0 for _, label in samples)
 
 
 def normalizers(opt) -> dict:
@@ -58,9 +67,10 @@ def main(argv: list[str] | None = None) -> int:
                                   "output/<name>/train/weights/netG_<epoch>.pth from your own training run")
         netg, _ = load_netg(opt.weights, opt.torch_device, isize=opt.isize, nc=opt.nc, nz=opt.nz, ngf=opt.ngf,
                             extralayers=opt.extralayers)
-        samples = select_samples(opt)
+        cfg = netg.config
+        batches, n_total, with_label = select_inputs(opt, cfg["isize"], cfg["nc"])
         norm = normalizers(opt)
-    except (options.OptionError, CheckpointError, DatasetLayoutError) as exc:
+    except (options.OptionError, CheckpointError, DatasetLayoutError, PackError) as exc:
         return options.fail(str(exc))
 
     run_dir = os.path.join(opt.outf, opt.name, "test")
@@ -69,14 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     if panels:
         os.makedirs(panels, exist_ok=True)
     latents = os.path.splitext(out_csv)[0] + "_latents.npz" if opt.save_latents else ""
-    cfg = netg.config
-    print(f"scoring {len(samples)} images with {opt.weights} (isize {cfg['isize']}, nz {cfg['nz']}, "
+    print(f"scoring {n_total} images with {opt.weights} (isize {cfg['isize']}, nz {cfg['nz']}, "
           f"mode {opt.score_mode}, {opt.torch_device})", file=sys.stderr)
-    res = score_files(Scorer(netg, opt.score_mode, opt.torch_device), samples, isize=cfg["isize"], nc=cfg["nc"],
-                      batchsize=opt.batchsize, out_csv=out_csv, normalizers=norm, save_latents=latents,
+    res = score_files(Scorer(netg, opt.score_mode, opt.torch_device), batches, n_total=n_total,
+                      with_label=with_label, out_csv=out_csv, normalizers=norm, save_latents=latents,
                       panels_dir=panels, n_worst=opt.n_worst if opt.save_test_images else 0)
     if res.errors:
-        print(f"warning: {len(res.errors)} of {len(samples)} files could not be scored "
+        print(f"warning: {len(res.errors)} of {n_total} files could not be scored "
               f"(listed in {os.path.splitext(out_csv)[0]}_errors.csv)", file=sys.stderr)
     if not res.n_scored:
         return options.fail("no image could be scored")

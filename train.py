@@ -21,20 +21,32 @@ import torch
 import options
 from lib.checkpoint import CheckpointError
 from lib.data import BadFiles, DatasetLayoutError, ImageList, find_samples, make_loader
+from lib.packed import PackError
 from lib.model import Ganomaly, find_last_checkpoint, load_resume, seed_everything, train
 from lib.visualizer import Visualizer
 
 
 def build_train_loader(opt, device: str):
-    """The training DataLoader (shuffled, drop_last = --droplast) and its dataset."""
+    """The shuffled training loader (drop_last = --droplast) and the generator that orders its epochs.
+
+    ``<dataroot>/train`` is an image folder tree, or a packed dataset
+    (``SDSS_cutouts/pack.py``: a folder with pack.npy + index.csv); ``--dataroot`` may also be the packed
+    training set itself (a folder or .npy file).
+    """
+    from lib.packed import PackedImages, PackedLoader, is_packed
+
     root = options.dataroot(opt)
-    if root.endswith(".npy"):
-        from lib.packed import PackedImages, packed_loader
-        dataset = PackedImages(root)
+    generator = torch.Generator()
+    packed = next((p for p in (os.path.join(root, "train"), root) if is_packed(p)), None)
+    if packed:
+        dataset = PackedImages(packed)
         if dataset.shape[1:] != (opt.isize, opt.isize, opt.nc):
-            raise DatasetLayoutError(f"packed dataset {root} holds {dataset.shape[1:]} images, the network expects "
-                                     f"({opt.isize}, {opt.isize}, {opt.nc}) (set --isize/--nc)")
-        return packed_loader(dataset, opt.batchsize, shuffle=True, drop_last=opt.droplast)
+            raise DatasetLayoutError(f"packed dataset {packed} holds {dataset.shape[1:]} images (H, W, C); the network "
+                                     f"expects ({opt.isize}, {opt.isize}, {opt.nc}): set --isize and --nc")
+        return PackedLoader(dataset, opt.batchsize, shuffle=True, drop_last=opt.droplast, generator=generator), generator
+    if opt.nc not in (1, 3):
+        raise DatasetLayoutError(f"--nc {opt.nc}: image files give 1 or 3 channels; pack other band counts into a "
+                                 "uint8 (N, H, W, C) array (see SDSS_cutouts/pack.py)")
     samples, _ = find_samples(os.path.join(root, "train"))
     if not samples:
         raise DatasetLayoutError(f"no training images in {os.path.join(root, 'train')} "
@@ -42,7 +54,6 @@ def build_train_loader(opt, device: str):
     dataset = ImageList(samples, opt.isize, opt.nc)
     # on CPU, worker processes would compete with the model for the same cores: decode in-process
     workers = opt.workers if device.startswith("cuda") else 0
-    generator = torch.Generator()
     loader = make_loader(dataset, opt.batchsize, shuffle=True, drop_last=opt.droplast, workers=workers,
                          generator=generator, pin_memory=device.startswith("cuda"))
     return loader, generator
@@ -75,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             resume_state = load_resume(model, g_path, d_path)
             start = resume_state["epoch"]
             print(f"resuming from {g_path} (epoch {start} of {opt.niter} done)")
-    except (options.OptionError, DatasetLayoutError, CheckpointError) as exc:
+    except (options.OptionError, DatasetLayoutError, CheckpointError, PackError) as exc:
         return options.fail(str(exc))
 
     options.write_opt_txt(opt, os.path.join(run_dir, "train", "opt.txt"))

@@ -40,18 +40,16 @@ def detection_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float
 
 def save_roc_figure(labels: np.ndarray, scores: np.ndarray, path: str, title: str = "") -> None:
     """ROC curve with the AUROC and EER in the legend, written as a PNG (no LaTeX needed)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
     from sklearn.metrics import roc_curve
 
     m = detection_metrics(labels, scores)
     fpr, tpr, _ = roc_curve(labels, scores)
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
     ax.plot(fpr, tpr, lw=2, label=f"AUROC = {m['auroc']:.3f}, EER = {m['eer']:.3f}")
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01), title=title)
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

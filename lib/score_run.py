@@ -17,12 +17,12 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
 
-from lib.scoring import Scorer, iter_image_batches
+from lib.scoring import Scorer
 
 __all__ = ["ScoreResult", "score_files", "save_panel", "save_worst_grid"]
 
@@ -43,19 +43,17 @@ def _tmp(path: str) -> str:
 
 def save_panel(real: torch.Tensor, fake: torch.Tensor, score: float, title: str, path: str) -> None:
     """real | reconstruction | |difference| (joint min-max, as the original's figures) with A in the title."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's (e.g. a notebook's) backend alone
     from torchvision.utils import make_grid
 
     grid = make_grid([real, fake, (fake - real).abs()], normalize=True, padding=2)
-    fig, ax = plt.subplots(figsize=(6, 2.4))
+    fig = Figure(figsize=(6, 2.4))
+    ax = fig.subplots()
     img = grid.permute(1, 2, 0).numpy()
     ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray")
     ax.set_axis_off()
     ax.set_title(f"{title}  A = {score:.8g}", fontsize=8)
     fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
 
 
 def save_worst_grid(items: list[tuple[float, int, torch.Tensor]], path: str) -> None:
@@ -65,28 +63,31 @@ def save_worst_grid(items: list[tuple[float, int, torch.Tensor]], path: str) -> 
     save_image(torch.stack([t[2] for t in items]), path, normalize=True, nrow=8)
 
 
-def score_files(scorer: Scorer, samples: Sequence[tuple[str, int]], *, isize: int, nc: int, batchsize: int,
-                out_csv: str, normalizers: dict[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+def score_files(scorer: Scorer, batches: Iterable[tuple[torch.Tensor | None, list[int], list[str], list]], *,
+                n_total: int, with_label: bool, out_csv: str,
+                normalizers: dict[str, Callable[[np.ndarray], np.ndarray]] | None = None,
                 save_latents: str = "", panels_dir: str = "", n_worst: int = 0, progress: bool = True) -> ScoreResult:
-    """Score ``samples`` ((path, label) pairs, label -1 = unknown) and write ``out_csv`` (see module doc).
+    """Score batches ``(x, labels, filenames, bad)`` and write ``out_csv`` (see module doc).
 
+    ``batches`` comes from ``lib.scoring.iter_image_batches`` (image files) or
+    ``lib.packed.PackedLoader`` (packed arrays); ``n_total`` is the number of
+    inputs (for the progress bar); ``with_label`` adds the label column.
     ``normalizers`` maps extra column names (``ascore_norm``, ``ascore_pct``)
     to functions of the raw scores.
     """
     from tqdm import tqdm
 
     normalizers = normalizers or {}
-    with_label = any(label >= 0 for _, label in samples)
     res, t0 = ScoreResult(), time.perf_counter()
     latents: dict[str, list] = {"filenames": [], "latent_i": [], "latent_o": [], "ascore": []}
     worst: list[tuple[float, int, torch.Tensor]] = []  # min-heap of (A, index, image)
     os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
     tmp = _tmp(out_csv)
     try:
-        with open(tmp, "w", newline="") as fh, tqdm(total=len(samples), disable=not progress, unit="img") as bar:
+        with open(tmp, "w", newline="") as fh, tqdm(total=n_total, disable=not progress, unit="img") as bar:
             writer = csv.writer(fh)
             writer.writerow(["filename", "ascore"] + (["label"] if with_label else []) + list(normalizers))
-            for x, paths, labels, bad in iter_image_batches(samples, isize, nc, batchsize):
+            for x, labels, paths, bad in batches:
                 res.errors += bad
                 bar.update(len(paths) + len(bad))
                 if x is None:
@@ -96,7 +97,7 @@ def score_files(scorer: Scorer, samples: Sequence[tuple[str, int]], *, isize: in
                 extra = [fn(a) for fn in normalizers.values()]
                 for i, (p, lab) in enumerate(zip(paths, labels)):
                     writer.writerow([p, repr(float(a[i]))] + ([lab] if with_label else []) + [repr(float(e[i])) for e in extra])
-                res.labels += labels
+                res.labels += [int(v) for v in labels]
                 res.scores += a.tolist()
                 if save_latents:
                     latents["filenames"] += paths

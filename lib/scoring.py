@@ -107,14 +107,15 @@ def _decode(chunk: Sequence[tuple[str, int]], transform, nc: int):
         except Exception as exc:  # reported per file; the rest of the batch is scored
             bad.append((path, f"{type(exc).__name__}: {exc}".splitlines()[0]))
     x = torch.stack(tensors) if tensors else None
-    return x, paths, labels, bad
+    return x, labels, paths, bad
 
 
 def iter_image_batches(samples: Sequence[tuple[str, int]], isize: int, nc: int, batchsize: int
-                       ) -> Iterator[tuple[torch.Tensor | None, list[str], list[int], list[tuple[str, str]]]]:
+                       ) -> Iterator[tuple[torch.Tensor | None, list[int], list[str], list[tuple[str, str]]]]:
     """Decode images in a background thread while the previous batch is scored.
 
-    Yields ``(x (B, nc, isize, isize) or None, paths, labels, bad)`` where
+    Yields ``(x (B, nc, isize, isize) or None, labels, paths, bad)`` (the
+    order of the training loader's batches) where
     ``bad`` lists ``(path, reason)`` for files that could not be read.
     """
     transform = build_transform(isize, nc)

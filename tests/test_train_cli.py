@@ -97,3 +97,28 @@ def test_corrupt_and_non_image_files_are_skipped(sdss_dataset, tmp_path):
         assert run_train(sdss_dataset, tmp_path, "--niter", "1") == 0
     listed = (tmp_path / "run" / "train" / "skipped_images.csv").read_text()
     assert "truncated.png" in listed and "notes.jpg" in listed and "tile_00" not in listed
+
+
+def test_packed_dataset_trains_and_scores_like_the_folder(sdss_dataset, tmp_path):
+    """SDSS_cutouts/pack.py output is accepted wherever a folder is: same batches, same scores."""
+    import csv
+
+    import test as test_script
+    from lib.packed import pack_folder
+    packed = tmp_path / "packed"
+    for split in ("train", "test"):
+        pack_folder(str(sdss_dataset / split), str(packed / split), isize=32, nc=3, workers=1)
+    from lib.data import ImageList, find_samples
+    from lib.packed import PackedImages
+    folder, pk = ImageList(find_samples(str(sdss_dataset / "train"))[0], 32), PackedImages(str(packed / "train"))
+    assert len(pk) == 16 and all(torch.equal(folder[i][0], pk[i][0]) for i in range(16))  # identical tensors
+    b = tmp_path / "b"
+    assert run_train(packed, b, "--niter", "2", "--manualseed", "3") == 0
+    w = b / "run" / "train" / "weights" / "netG_1.pth"
+    assert torch.load(w, weights_only=True)["epoch"] == 2
+    rows = {}
+    for name, src in (("folder", sdss_dataset / "test"), ("packed", packed / "test")):
+        out = tmp_path / f"{name}.csv"
+        assert test_script.main(["--weights", str(w), "--images", str(src), "--out_csv", str(out)]) == 0
+        rows[name] = [float(r["ascore"]) for r in csv.DictReader(open(out))]
+    assert len(rows["folder"]) == 4 and rows["folder"] == pytest.approx(rows["packed"], rel=1e-6)
