@@ -18,7 +18,6 @@ import numpy as np
 import options
 from lib.checkpoint import CheckpointError, load_netg
 from lib.data import DatasetLayoutError, find_samples, list_images
-from lib.packed import PackedImages, PackedLoader, PackError, is_packed
 from lib.score_run import score_files
 from lib.scoring import Calibration, Scorer, iter_image_batches, normalize_paper
 
@@ -31,8 +30,12 @@ def select_inputs(opt, isize: int, nc: int):
     Either may also be a packed dataset (SDSS_cutouts/pack.py).
     """
     where = opt.images or os.path.join(options.dataroot(opt), "test")
-    if is_packed(where):
-        ds = PackedImages(where)
+    if where.endswith(".npy") or os.path.isfile(os.path.join(where, "pack.npy")):
+        from lib.packed import PackedImages, PackedLoader, PackError  # pandas + astropy: import only when needed
+        try:
+            ds = PackedImages(where)
+        except PackError as exc:
+            raise DatasetLayoutError(str(exc)) from None
         if ds.shape[1:] != (isize, isize, nc):
             raise DatasetLayoutError(f"packed dataset {where} holds {ds.shape[1:]} images; the model expects "
                                      f"({isize}, {isize}, {nc})")
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = netg.config
         batches, n_total, with_label = select_inputs(opt, cfg["isize"], cfg["nc"])
         norm = normalizers(opt)
-    except (options.OptionError, CheckpointError, DatasetLayoutError, PackError) as exc:
+    except (options.OptionError, CheckpointError, DatasetLayoutError) as exc:
         return options.fail(str(exc))
 
     run_dir = os.path.join(opt.outf, opt.name, "test")

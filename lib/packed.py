@@ -24,9 +24,8 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
-from torchvision.transforms import functional as TF
 
-from lib.data import IMG_EXTENSIONS, find_samples, load_image
+from lib.data import IMG_EXTENSIONS, find_samples, load_image, resize_center_crop
 from lib.sdss_catalog import atomic_write, run_record
 
 __all__ = ["PackError", "is_packed", "resolve_packed", "pack_folder", "PackedImages", "PackedLoader", "to_float"]
@@ -85,7 +84,7 @@ def _decode(path: str, isize: int, nc: int) -> tuple[np.ndarray | None, str]:
     try:
         img = load_image(path, nc)
         if img.size != (isize, isize):  # the folder transform's geometry, so packed == folder pixels
-            img = TF.center_crop(TF.resize(img, isize), isize)
+            img = resize_center_crop(img, isize)
         arr = np.asarray(img, dtype=np.uint8)
         return (arr[..., None] if arr.ndim == 2 else arr), ""
     except Exception as exc:  # any unreadable file: reported and skipped
