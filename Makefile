@@ -20,8 +20,17 @@ venv: $(STAMP)
 demo: venv
 	$(PY) demo.py
 
-test: venv
+test: venv visdom-static
 	$(PY) -m pytest -q tests
+
+# visdom's web files (jquery, react, plotly, ...) from the npm registry at the versions visdom names:
+# the server then starts offline instead of trying CDNs; nothing third-party is committed here
+visdom-static: venv
+	$(PY) tools/visdom_setup.py
+
+# the dashboard at http://localhost:$(VISDOM_PORT), bound to 127.0.0.1 only
+visdom: visdom-static
+	$(PY) tools/visdom_server.py --port $(VISDOM_PORT)
 
 paper-weights: venv
 	$(PY) get_paper_weights.py
