@@ -1,0 +1,202 @@
+"""Tests of the SDSS imaging model (lib/imaging.py): flux, PSF, noise, colour recipe, JPEG."""
+
+import io
+import math
+import os
+
+import galsim
+import numpy as np
+import pytest
+from astropy.modeling import fitting, models
+from PIL import Image
+
+from lib import imaging
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PIX = imaging.SDSS_PIXEL_SCALE
+
+
+def gaussian_map(scale, size, sigma_arcsec, flux, centre=(0.0, 0.0)):
+    """A pixel-integrated Gaussian source (nMgy per pixel), drawn with GalSim."""
+    prof = galsim.Gaussian(sigma=sigma_arcsec, flux=flux).shift(*centre)
+    return prof.drawImage(nx=size, ny=size, scale=scale).array.astype(float)
+
+
+def fit_fwhm(img, scale):
+    """FWHM (arcsec) of a Moffat(beta=3) fitted to a noiseless point-source image."""
+    ny, nx = img.shape
+    y, x = np.mgrid[0:ny, 0:nx]
+    m0 = models.Moffat2D(amplitude=img.max(), x_0=(nx - 1) / 2, y_0=(ny - 1) / 2, gamma=3.0, alpha=3.0)
+    m0.alpha.fixed = True
+    fit = fitting.LevMarLSQFitter()(m0, x, y, img)
+    return fit.fwhm * scale
+
+
+# ------------------------------------------------------------------ flux conservation
+@pytest.mark.parametrize("scale", [0.05, 0.2, 0.396127, 0.9])
+def test_resample_conserves_flux(scale):
+    size = int(round(20 / scale))  # a 20 arcsec map, inside the 25 arcsec cutout
+    src = gaussian_map(scale, size, 1.5, 123.0)
+    out = imaging.resample(src, scale, size=64)
+    assert out.shape == (64, 64)
+    assert out.sum() == pytest.approx(src.sum(), rel=2e-3)
+
+
+def test_convolve_psf_conserves_flux_and_blurs():
+    src = gaussian_map(PIX, 64, 0.5, 50.0)
+    out = imaging.convolve_psf(src, 1.4)
+    assert out.sum() == pytest.approx(src.sum(), rel=2e-3)
+    assert out.max() < 0.5 * src.max()  # the PSF spreads the peak
+    assert np.array_equal(imaging.convolve_psf(src, None), src)
+
+
+def test_render_profile_conserves_flux():
+    # a de Vaucouleurs bulge (truncated at 8 r_e, all inside the stamp) through the PSF
+    prof = galsim.Sersic(n=4, half_light_radius=1.0, trunc=8.0, flux=25.0)
+    for fwhm in (1.4, None):
+        img = imaging.render_profile(prof, fwhm, size=66)
+        assert img.sum() == pytest.approx(25.0, rel=0.01)
+
+
+def test_resample_keeps_orientation():
+    # source up and to the right of centre in array terms (+x = column, +y = row index)
+    src = gaussian_map(0.1, 200, 0.4, 10.0, centre=(5.0, 3.0))
+    out = imaging.resample(src, 0.1, size=64)
+    r, c = np.unravel_index(out.argmax(), out.shape)
+    assert c == pytest.approx(31.5 + 5.0 / PIX, abs=1.0)
+    assert r == pytest.approx(31.5 + 3.0 / PIX, abs=1.0)
+
+
+# ------------------------------------------------------------------ PSF
+@pytest.mark.parametrize("seeing", [1.1, 1.4, 2.0])
+def test_psf_fwhm_matches_request(seeing):
+    # a point source seen through the model, at a fine pixel scale so the fit sees the PSF
+    fine = 0.1
+    point = np.zeros((301, 301))
+    point[150, 150] = 100.0
+    img = imaging.convolve_psf(point, seeing, pixel_scale_arcsec=fine)
+    assert fit_fwhm(img, fine) == pytest.approx(seeing, rel=0.03)
+
+
+def test_psf_fwhm_on_sdss_pixels_and_bands():
+    cond = imaging.Conditions(seeing=1.5)
+    img = imaging.render_profile(galsim.DeltaFunction(flux=100.0), cond.fwhm("r"), size=41)
+    # on 0.396" pixels the pixel response adds a little width
+    assert fit_fwhm(img, PIX) == pytest.approx(math.hypot(1.5, 0.4 * PIX), rel=0.05)
+    assert cond.fwhm("g") > cond.fwhm("r") > cond.fwhm("i")
+    assert cond.fwhm("g") / cond.fwhm("r") == pytest.approx((4718.87 / 6185.19) ** -0.3)
+
+
+def test_seeing_distribution_matches_sdss_quartiles():
+    rng = np.random.default_rng(3)
+    s = np.array([imaging.draw_conditions(rng).seeing for _ in range(4000)])
+    q1, q2, q3 = np.percentile(s, [25, 50, 75])
+    assert q1 == pytest.approx(1.30, abs=0.03)
+    assert q2 == pytest.approx(1.43, abs=0.03)
+    assert q3 == pytest.approx(1.58, abs=0.03)
+
+
+# ------------------------------------------------------------------ noise
+@pytest.mark.parametrize("band", ["g", "r", "i"])
+def test_sky_noise_level(band):
+    cond = imaging.Conditions(seeing=1.4, sky_mag_r=20.86, camcol=3)
+    rng = np.random.default_rng(1)
+    out = imaging.add_noise(np.zeros((300, 300)), band, cond, rng)
+    resid = out - imaging.sky_residual(out.shape, band, cond)
+    assert resid.mean() == pytest.approx(0.0, abs=0.01 * cond.noise_sigma(band))
+    assert resid.std() == pytest.approx(cond.noise_sigma(band), rel=0.02)
+    # the documented SDSS per-pixel sigmas: g 0.018, r 0.029, i 0.046 nMgy (sdss.md 1.7)
+    assert cond.noise_sigma(band) == pytest.approx({"g": 0.018, "r": 0.029, "i": 0.046}[band], rel=0.12)
+
+
+def test_poisson_noise_of_the_source():
+    cond = imaging.Conditions(camcol=3)
+    flux = 40.0  # nMgy per pixel, far above the sky
+    out = imaging.add_noise(np.full((300, 300), flux), "r", cond, np.random.default_rng(2))
+    expected_var = cond.noise_sigma("r") ** 2 + flux * imaging.NMGY_PER_COUNT["r"] / cond.gain("r")
+    assert out.var() == pytest.approx(expected_var, rel=0.03)
+    assert out.mean() == pytest.approx(flux, rel=1e-3)
+
+
+# ------------------------------------------------------------------ colour recipe
+def test_colour_recipe_known_pixels():
+    # published recipe (display gain 1, N = 2.25); bytes computed by hand:
+    # R, G, B = 2.0*0.1, 2.6*0.1, 3.6*0.1; s = 0.82; fac = asinh(1.845) / 1.845 = 0.74369;
+    # floor(256 * (0.14874, 0.19336, 0.26773)) = (38, 49, 68)
+    one = np.ones((1, 1))
+    rgb = imaging.to_uint8(imaging.colour_stretch(0.1 * one, 0.1 * one, 0.1 * one, display_gain=1.0,
+                                                  nonlinearity=2.25))
+    assert rgb[0, 0].tolist() == [38, 49, 68]
+    # saturated pixel: the largest channel goes to 255 and the colour ratios are kept
+    rgb = imaging.colour_stretch(10 * one, 5 * one, 1 * one, display_gain=1.0, nonlinearity=2.25)
+    assert rgb[0, 0].max() == pytest.approx(1.0)
+    assert rgb[0, 0, 1] / rgb[0, 0, 0] == pytest.approx(2.6 * 5 / (2.0 * 10))
+    assert imaging.to_uint8(rgb)[0, 0, 0] == 255
+    # zero stays black
+    assert imaging.to_uint8(imaging.colour_stretch(0 * one, 0 * one, 0 * one)).max() == 0
+
+
+def test_colour_recipe_negative_total_djs_vs_astropy():
+    one = np.ones((1, 1))
+    i, r, g = 0.05 * one, -0.05 * one, -0.05 * one  # s = 0.1 - 0.13 - 0.18 < 0
+    djs = imaging.to_uint8(imaging.colour_stretch(i, r, g, display_gain=1.0, nonlinearity=2.25))
+    fac = math.asinh(2.25 * -0.21) / (2.25 * -0.21)
+    assert djs[0, 0].tolist() == [math.floor(256 * 0.1 * fac), 0, 0]
+    ast = imaging.colour_stretch(i, r, g, display_gain=1.0, nonlinearity=2.25, method="astropy")
+    assert ast.max() == 0.0  # astropy's make_lupton_rgb blacks out pixels with I <= 0
+
+
+def test_colour_recipe_astropy_equals_djs_for_positive_flux():
+    rng = np.random.default_rng(0)
+    i, r, g = (rng.uniform(0, 3, (20, 20)) for _ in range(3))
+    a = imaging.colour_stretch(i, r, g, method="astropy")
+    b = imaging.colour_stretch(i, r, g, method="djs")
+    assert np.abs(a - b).max() < 1e-9
+    with pytest.raises(ValueError):
+        imaging.colour_stretch(i, r, g, method="nope")
+
+
+# ------------------------------------------------------------------ JPEG and the whole chain
+def test_jpeg_matches_real_sdss_cutout_encoding(tmp_path):
+    rgb = (np.random.default_rng(0).uniform(0, 255, (64, 64, 3))).astype(np.uint8)
+    path = tmp_path / "x.jpg"
+    imaging.save_jpeg(rgb, path)
+    ours = Image.open(path)
+    real = Image.open(os.path.join(ROOT, "data", "examples", "SDSS_example.png"))  # JPEG bytes
+    assert ours.format == real.format == "JPEG"
+    assert ours.quantization == real.quantization  # quality 75 tables
+    from PIL import JpegImagePlugin
+    assert JpegImagePlugin.get_sampling(ours) == JpegImagePlugin.get_sampling(real) == 2  # 4:2:0
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".part")]
+    assert Image.open(io.BytesIO(imaging.to_jpeg_bytes(rgb))).size == (64, 64)
+
+
+def _maps():
+    m = gaussian_map(0.2, 120, 1.2, 80.0)
+    return {"g": 0.4 * m, "r": m, "i": 1.4 * m}
+
+
+def test_observe_is_deterministic_and_shaped():
+    a = imaging.observe(_maps(), 0.2, np.random.default_rng(5))
+    b = imaging.observe(_maps(), 0.2, np.random.default_rng(5))
+    c = imaging.observe(_maps(), 0.2, np.random.default_rng(6))
+    assert a.shape == (64, 64, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    # the galaxy is in the centre, red-yellow (R > G > B for this colour), sky dark
+    centre = a[28:36, 28:36].reshape(-1, 3).mean(0)
+    assert centre[0] > centre[1] > centre[2] > 20
+    assert np.median(a[:6]) < 15
+
+
+def test_observe_noise_free_matches_stretch_of_resampled_maps():
+    cond = imaging.Conditions(seeing=1.4)
+    out = imaging.observe(_maps(), 0.2, np.random.default_rng(0), conditions=cond, noise=False, server=False)
+    bands = {b: imaging.convolve_psf(imaging.resample(m, 0.2, size=66), cond.fwhm(b)) for b, m in _maps().items()}
+    ref = imaging.to_uint8(imaging.colour_stretch(bands["i"], bands["r"], bands["g"]))[1:65, 1:65]
+    assert np.array_equal(out, ref)
+
+
+def test_observe_rejects_missing_band():
+    with pytest.raises(ValueError, match="lacks band"):
+        imaging.observe({"g": np.zeros((4, 4)), "r": np.zeros((4, 4))}, 0.4, np.random.default_rng(0))
