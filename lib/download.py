@@ -20,145 +20,42 @@ Guarantees
   between the rename and the next commit) instead of downloading it again.
 - Permanent failures are listed in ``<outdir>/failed.csv`` (galcount, reason);
   almost all-black images (no data) are kept and listed in ``flagged.csv``.
+
+Modules
+-------
+This module reads the catalogue and runs the download: the status database,
+the output folder and the thread pool.  What happens to one galaxy (request
+settings, rate limit, retries, JPEG validation) is in ``lib/download_http.py``;
+its public names and ``_retry_after`` are re-exported here.
 """
 from __future__ import annotations
 
 import csv
-import http.client
-import io
 import os
-import random
 import sqlite3
 import threading
 import time
-from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
-from email.utils import parsedate_to_datetime
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import numpy as np
 import pandas as pd
-import requests
-import urllib3
-from PIL import Image
 
+# DEFAULT_BASE_URL, RateLimiter, Settings, check_jpeg (and _retry_after, for the tests) are re-exported:
+# lib.download is the downloader's public entry point
+from lib.download_http import (DEFAULT_BASE_URL, Outcome, RateLimiter, Settings, Worker,  # noqa: F401
+                               _retry_after, check_jpeg)
 from lib.sdss_catalog import atomic_write, valid_coordinates
 
 __all__ = ["DEFAULT_BASE_URL", "DownloadError", "Settings", "RateLimiter", "check_jpeg", "load_targets",
            "StatusDB", "download_all", "Summary"]
 
-DEFAULT_BASE_URL = "https://skyserver.sdss.org/dr17/SkyServerWS/ImgCutout/getjpeg"
 STATUS_DB = "download_status.sqlite"
-PERMANENT_STATUS = (400, 404)     # bad request; outside the SDSS footprint
-RETRY_AFTER_STATUS = (429, 503)
-MAX_BODY = 4 << 20                # bytes; a 64x64 cutout is ~2 kB
-MAX_DELAY = 600.0                 # s, cap on backoff and on Retry-After
-BLANK_LEVEL = 8                   # max pixel value <= this: an all-black "no data" image
-TRANSIENT = (requests.RequestException, http.client.HTTPException, urllib3.exceptions.HTTPError, OSError)
 
 
 class DownloadError(ValueError):
     """Bad input (catalogue, options, output folder): reported in one line, nothing written."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What is requested and how politely. Units: scale arcsec/px, width/height px, rate requests/s,
-    timeout and backoff s."""
-    base_url: str = DEFAULT_BASE_URL
-    scale: float = 0.396127
-    width: int = 64
-    height: int = 64
-    opt: str = ""
-    workers: int = 4
-    rate: float = 4.0
-    retries: int = 5
-    timeout: float = 30.0
-    backoff: float = 1.0
-
-    def params(self, ra: float, dec: float) -> dict:
-        p = {"ra": repr(float(ra)), "dec": repr(float(dec)), "scale": repr(float(self.scale)),
-             "width": str(self.width), "height": str(self.height)}
-        if self.opt:
-            p["opt"] = self.opt
-        return p
-
-    def identity(self) -> dict:
-        """The settings that decide the pixels: a folder must not mix two of them."""
-        return {"base_url": self.base_url, "scale": self.scale, "width": self.width, "height": self.height,
-                "opt": self.opt}
-
-
-class Outcome(NamedTuple):
-    galcount: int
-    state: str          # ok | failed (permanent) | retry (gave up for now) | fatal (cannot write) | stopped
-    attempts: int
-    http_status: int | None
-    reason: str
-    nbytes: int = 0
-    blank: bool = False
-
-
-class RateLimiter:
-    """Shared by all workers: at most ``n = max(1, floor(rate))`` request starts in any window of
-    ``n / rate`` seconds, so the long-run rate is ``rate`` per second and never above it in a window."""
-
-    def __init__(self, rate: float) -> None:
-        self.n = max(1, int(rate))
-        self.window = self.n / rate
-        self.starts: deque[float] = deque()
-        self.paused_until = 0.0
-        self.lock = threading.Lock()
-
-    def pause(self, seconds: float) -> None:
-        """Hold every worker for ``seconds`` (a 429/503 with Retry-After is about the whole client)."""
-        with self.lock:
-            self.paused_until = max(self.paused_until, time.monotonic() + seconds)
-
-    def acquire(self, stop: threading.Event) -> bool:
-        """Block until a request may start; False if ``stop`` was set meanwhile."""
-        while True:
-            with self.lock:
-                now = time.monotonic()
-                delay = self.paused_until - now
-                if delay <= 0:
-                    while self.starts and now - self.starts[0] >= self.window:
-                        self.starts.popleft()
-                    if len(self.starts) < self.n:
-                        self.starts.append(now)
-                        return True
-                    delay = self.starts[0] + self.window - now
-            if stop.wait(delay):
-                return False
-
-
-def check_jpeg(body: bytes, content_type: str, width: int, height: int) -> tuple[str | None, bool]:
-    """Validate a cutout response body.
-
-    Returns
-    -------
-    reason : str or None
-        Why the body is not a usable image; None if it is.
-    blank : bool
-        True for an (almost) all-black image, the "no data" answer of old servers.
-    """
-    if not content_type.lower().startswith("image/"):
-        return f"content type {content_type or 'missing'!r}, not an image", False
-    if not body.startswith(b"\xff\xd8") or not body.endswith(b"\xff\xd9"):
-        return f"not a complete JPEG ({len(body)} bytes, SOI/EOI marker missing)", False
-    try:
-        with Image.open(io.BytesIO(body)) as img:
-            if img.format != "JPEG":
-                return f"not a JPEG ({img.format})", False
-            img.load()  # full decode: a truncated scan raises here
-            size, extrema = img.size, img.getextrema()
-    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... for corrupt data
-        return f"JPEG does not decode: {exc}", False
-    if size != (width, height):
-        return f"image is {size[0]}x{size[1]}, requested {width}x{height}", False
-    top = max(hi for _, hi in extrema) if isinstance(extrema[0], tuple) else extrema[1]
-    return None, top <= BLANK_LEVEL
 
 
 def load_targets(path: str, limit: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -238,40 +135,6 @@ class StatusDB:
         self.conn.close()
 
 
-def _delay(settings: Settings, attempt: int) -> float:
-    """Exponential backoff with equal jitter: uniform in [d/2, d], d = backoff * 2**(attempt-1) (s)."""
-    d = min(MAX_DELAY, settings.backoff * 2 ** (attempt - 1))
-    return d / 2 + random.uniform(0, d / 2)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date); None if absent or unparsable."""
-    if not value:
-        return None
-    try:
-        return min(MAX_DELAY, max(0.0, float(value)))
-    except ValueError:
-        try:
-            return min(MAX_DELAY, max(0.0, parsedate_to_datetime(value).timestamp() - time.time()))
-        except (TypeError, ValueError):
-            return None
-
-
-def _fetch(session: requests.Session, url: str, params: dict, timeout: float):
-    """GET with a total-time limit (requests' timeout only bounds each socket read)."""
-    deadline = time.monotonic() + timeout
-    with session.get(url, params=params, timeout=timeout, stream=True) as r:
-        chunks, total = [], 0
-        for chunk in r.iter_content(16384):
-            total += len(chunk)
-            if total > MAX_BODY:
-                raise requests.exceptions.ContentDecodingError(f"body larger than {MAX_BODY} bytes")
-            if time.monotonic() > deadline:
-                raise requests.Timeout(f"response took longer than {timeout} s")
-            chunks.append(chunk)
-        return r.status_code, r.reason, r.headers.get("Content-Type", ""), r.headers, b"".join(chunks)
-
-
 def _save(outdir: str, galcount: int, body: bytes) -> None:
     """Write to .partial/ and rename: the image appears complete or not at all."""
     tmp = os.path.join(outdir, ".partial", f"{galcount}.{threading.get_ident()}.tmp")
@@ -284,60 +147,6 @@ def _save(outdir: str, galcount: int, body: bytes) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-
-
-class _Worker:
-    """Everything one galaxy needs: the session (one per thread), limiter, stop flag, error counter."""
-
-    def __init__(self, settings: Settings, outdir: str, limiter: RateLimiter, stop: threading.Event) -> None:
-        self.settings, self.outdir, self.limiter, self.stop = settings, outdir, limiter, stop
-        self.local = threading.local()
-        self.transient_errors = 0
-        self.lock = threading.Lock()
-
-    def session(self) -> requests.Session:
-        if not hasattr(self.local, "session"):
-            s = requests.Session()
-            s.headers["User-Agent"] = "ganomaly-sdss-cutouts/1.0 (python-requests; resumable downloader)"
-            s.mount("http://", requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0))
-            s.mount("https://", requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0))
-            self.local.session = s
-        return self.local.session
-
-    def __call__(self, galcount: int, ra: float, dec: float) -> Outcome:
-        st = self.settings
-        status, reason = None, ""
-        for attempt in range(1, st.retries + 2):
-            if not self.limiter.acquire(self.stop):
-                return Outcome(galcount, "stopped", attempt - 1, status, "interrupted")
-            delay = None
-            try:
-                status, phrase, ctype, headers, body = _fetch(self.session(), st.base_url, st.params(ra, dec),
-                                                              st.timeout)
-            except TRANSIENT as exc:
-                status, reason = None, f"{type(exc).__name__}: {str(exc)[:150]}"
-            else:
-                if status in PERMANENT_STATUS:
-                    return Outcome(galcount, "failed", attempt, status, f"HTTP {status} {phrase}".strip())
-                if status == 200:
-                    reason, blank = check_jpeg(body, ctype, st.width, st.height)
-                    if reason is None:
-                        try:
-                            _save(self.outdir, galcount, body)
-                        except OSError as exc:
-                            return Outcome(galcount, "fatal", attempt, status, f"cannot write image: {exc}")
-                        return Outcome(galcount, "ok", attempt, status, "", len(body), blank)
-                else:
-                    reason = f"HTTP {status} {phrase}".strip()
-                    after = _retry_after(headers.get("Retry-After")) if status in RETRY_AFTER_STATUS else None
-                    if after is not None:
-                        self.limiter.pause(after)
-                        delay = after
-            with self.lock:
-                self.transient_errors += 1
-            if attempt <= st.retries and self.stop.wait(delay if delay is not None else _delay(st, attempt)):
-                return Outcome(galcount, "stopped", attempt, status, "interrupted")
-        return Outcome(galcount, "retry", st.retries + 1, status, reason)
 
 
 @dataclass
@@ -479,7 +288,8 @@ def download_all(targets: pd.DataFrame, bad: pd.DataFrame, outdir: str, settings
 def _run_pool(todo, db, outdir, settings, summary, progress, *, initial, total, tqdm, log) -> str:
     """Feed the thread pool with at most 2 x workers galaxies in flight; record outcomes in batches."""
     stop = threading.Event()
-    worker = _Worker(settings, outdir, RateLimiter(settings.rate), stop)
+    # _save is looked up here, at run time, so that tests can replace lib.download._save
+    worker = Worker(settings, outdir, RateLimiter(settings.rate), stop, _save)
     bar = tqdm(total=total, initial=initial, unit="img", disable=not progress, dynamic_ncols=True,
                mininterval=0.5, smoothing=0.05, desc="cutouts")
     pending, stopped, failed_now = [], "", 0
