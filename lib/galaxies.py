@@ -10,6 +10,11 @@ Determinism: image ``index`` of a run with ``seed`` uses random streams derived 
 stars, conditions, noise), so a resumed run gives identical images, and a suite with the
 same seed shows the *same* galaxies as ``observed`` with only its knob changed.
 
+This module is the population model (drawing galaxies, neighbours and stars, and
+:func:`make_image`); configs, knobs and presets are in lib/galaxies_config.py and writing a
+population to disk (:func:`generate`) in lib/galaxies_io.py.  Their public names are
+re-exported here, so ``from lib import galaxies`` is the one import callers need.
+
 Distributions (all in :func:`draw_galaxy`, with their sources):
 * mass: double Schechter stellar mass function (Baldry et al. 2012, z < 0.06);
   redshift: uniform in comoving volume (Planck13); kept if the apparent r magnitude
@@ -35,19 +40,16 @@ Distributions (all in :func:`draw_galaxy`, with their sources):
 
 from __future__ import annotations
 
-import copy
 import functools
-import json
 import math
-import os
-from dataclasses import dataclass, fields, replace
-from typing import Any, Mapping
+from dataclasses import fields  # noqa: F401 - re-exported: make_galaxies.py lists fields(galaxies.Params)
 
 import galsim
 import numpy as np
-import yaml
 
 from lib import imaging
+from lib.galaxies_config import (  # noqa: F401 - re-exported: lib.galaxies is the public interface
+    CONFIG_KEYS, KNOB_DOC, KNOBS, ConfigError, Params, load_config, presets, resolve, validate_config)
 
 R_LIMIT = 17.77
 FAINT_LIMIT = 24.0  # faint neighbours make the lumpy background of real cutouts
@@ -56,152 +58,6 @@ TRUNC_MAX = 40.0  # arcsec; the cutout is 25 arcsec across
 R_BRIGHT = 14.5  # main-sample targeting rejects brighter (fibre) magnitudes
 CANVAS = imaging.CUTOUT_SIZE + 2
 HALF_FIELD_ARCSEC = CANVAS * imaging.SDSS_PIXEL_SCALE / 2
-
-
-class ConfigError(ValueError):
-    """An invalid population config; the message is one line naming the field."""
-
-
-@dataclass(frozen=True)
-class Params:
-    """Population parameters; defaults are the ``observed`` (SDSS-like) population."""
-
-    size_scale: float = 1.0         # multiplies the size-mass relation (both components)
-    bulge_n: float = 4.0            # bulge Sersic index (GalSim allows 0.3..6.2)
-    bulge_size_scale: float = 1.0   # extra factor on bulge r_e only
-    bulge_fraction_shift: float = 0.0  # added to B/T (clipped to 0..1)
-    bulge_flux_scale: float = 1.0   # multiplies the bulge light (extra central stars, disc unchanged)
-    clump_fraction: float = 0.0     # fraction of disc light in star-forming knots
-    n_clumps: int = 25              # knots per disc
-    colour_shift_gr: float = 0.0    # added to observed g-r of the main galaxy (mag)
-    colour_shift_ri: float = 0.0    # added to observed r-i of the main galaxy (mag)
-    psf_scale: float = 1.0          # multiplies the PSF FWHM; 0 = no PSF
-    noise_scale: float = 1.0        # multiplies the noise; 0 = noiseless
-    neighbour_rate: float = 8.0     # mean number of neighbouring galaxies per cutout
-    star_rate: float = 0.45         # mean number of foreground stars per cutout
-    display_gain: float = imaging.DISPLAY_GAIN
-
-    def check(self) -> None:
-        """Raise ConfigError naming the first bad field."""
-        positive = ("size_scale", "bulge_size_scale", "bulge_flux_scale", "display_gain")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"params.{name}: must be > 0, got {getattr(self, name)}")
-        nonneg = ("psf_scale", "noise_scale", "neighbour_rate", "star_rate")
-        for name in nonneg:
-            if not getattr(self, name) >= 0:
-                raise ConfigError(f"params.{name}: must be >= 0, got {getattr(self, name)}")
-        if not 0.3 <= self.bulge_n <= 6.2:
-            raise ConfigError(f"params.bulge_n: must be in [0.3, 6.2] (GalSim Sersic), got {self.bulge_n}")
-        if not 0 <= self.clump_fraction < 1:
-            raise ConfigError(f"params.clump_fraction: must be in [0, 1), got {self.clump_fraction}")
-        if not 1 <= self.n_clumps <= 500:
-            raise ConfigError(f"params.n_clumps: must be in [1, 500], got {self.n_clumps}")
-        if not -1 <= self.bulge_fraction_shift <= 1:
-            raise ConfigError(f"params.bulge_fraction_shift: must be in [-1, 1], got {self.bulge_fraction_shift}")
-        for name in ("colour_shift_gr", "colour_shift_ri"):
-            if abs(getattr(self, name)) > 2:
-                raise ConfigError(f"params.{name}: must be within +-2 mag, got {getattr(self, name)}")
-
-
-# Each knob: strength 1, 2, 3 -> parameter overrides. Strength 0 = observed.
-KNOBS: dict[str, tuple[dict[str, float], ...]] = {
-    "large_sizes": ({"size_scale": 1.4}, {"size_scale": 1.9}, {"size_scale": 2.6}),
-    "concentrated_bulges": ({"bulge_n": 5.0, "bulge_flux_scale": 1.5}, {"bulge_n": 5.6, "bulge_flux_scale": 2.2},
-                            {"bulge_n": 6.2, "bulge_flux_scale": 3.2}),
-    "clumpy_discs": ({"clump_fraction": 0.3, "n_clumps": 12}, {"clump_fraction": 0.55, "n_clumps": 10},
-                     {"clump_fraction": 0.8, "n_clumps": 8}),
-    "blue_colours": ({"colour_shift_gr": -0.2, "colour_shift_ri": -0.07},
-                     {"colour_shift_gr": -0.4, "colour_shift_ri": -0.13},
-                     {"colour_shift_gr": -0.65, "colour_shift_ri": -0.2}),
-    "too_clean": ({"noise_scale": 0.5}, {"noise_scale": 0.2}, {"noise_scale": 0.0}),
-}
-KNOB_DOC = {
-    "large_sizes": "galaxies larger than the size-mass relation: sizes x1.4 / x1.9 / x2.6",
-    "concentrated_bulges": "over-massive, concentrated bulges (overcooling): bulge n 5 / 5.6 / 6.2, "
-                           "bulge stars x1.5 / 2.2 / 3.2",
-    "clumpy_discs": "30% / 55% / 80% of the disc light in 12 / 10 / 8 bright blue knots",
-    "blue_colours": "galaxy colours too blue: g-r -0.2 / -0.4 / -0.65 mag, r-i -0.07 / -0.13 / -0.2",
-    "too_clean": "too little noise: noise x0.5 / x0.2 / none (PSF kept)",
-}
-CONFIG_KEYS = {"name", "description", "knobs", "params"}
-
-
-def presets() -> dict[str, dict]:
-    """All named presets: ``observed`` and ``<knob>_<strength>``."""
-    out = {"observed": {"name": "observed", "description": "SDSS-like reference population",
-                        "knobs": {}, "params": {}}}
-    for knob in KNOBS:
-        for s in (1, 2, 3):
-            out[f"{knob}_{s}"] = {"name": f"{knob}_{s}", "description": f"{KNOB_DOC[knob]}: strength {s}",
-                                  "knobs": {knob: s}, "params": {}}
-    return out
-
-
-def validate_config(cfg: Any) -> tuple[dict, Params]:
-    """Check a config dict; return it (normalised) and the resulting Params.
-
-    A config is ``{"name": str, "knobs": {knob: 1..3}, "params": {Params field: value}}``;
-    knobs are applied first, then explicit params.  Raises ConfigError (one line, naming
-    the field) before anything is generated.
-    """
-    if not isinstance(cfg, Mapping):
-        raise ConfigError("config: must be a mapping with keys name, knobs, params")
-    extra = set(cfg) - CONFIG_KEYS
-    if extra:
-        raise ConfigError(f"{sorted(extra)[0]}: unknown config field; allowed: {sorted(CONFIG_KEYS)}")
-    name = cfg.get("name", "custom")
-    if not isinstance(name, str) or not name or any(c in name for c in "/\\ \t\n"):
-        raise ConfigError(f"name: must be a non-empty string without slashes or spaces, got {name!r}")
-    knobs = cfg.get("knobs") or {}
-    if not isinstance(knobs, Mapping):
-        raise ConfigError("knobs: must be a mapping knob -> strength")
-    values: dict[str, Any] = {}
-    for knob, strength in knobs.items():
-        if knob not in KNOBS:
-            raise ConfigError(f"knobs.{knob}: unknown knob; known: {', '.join(KNOBS)}")
-        if isinstance(strength, bool) or not isinstance(strength, (int, np.integer)) or not 0 <= strength <= 3:
-            raise ConfigError(f"knobs.{knob}: strength must be an integer 0..3, got {strength!r}")
-        if strength:
-            values.update(KNOBS[knob][strength - 1])
-    params = cfg.get("params") or {}
-    if not isinstance(params, Mapping):
-        raise ConfigError("params: must be a mapping field -> value")
-    known = {f.name: f.type for f in fields(Params)}
-    for key, val in params.items():
-        if key not in known:
-            raise ConfigError(f"params.{key}: unknown parameter; known: {', '.join(known)}")
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
-            raise ConfigError(f"params.{key}: must be a finite number, got {val!r}")
-        if key == "n_clumps" and int(val) != val:
-            raise ConfigError(f"params.n_clumps: must be an integer, got {val!r}")
-        values[key] = int(val) if key == "n_clumps" else float(val)
-    p = replace(Params(), **values)
-    p.check()
-    norm = {"name": name, "description": str(cfg.get("description", "")),
-            "knobs": {k: int(v) for k, v in knobs.items()}, "params": dict(params)}
-    return norm, p
-
-
-def load_config(preset: str | None = None, path: str | os.PathLike | None = None) -> tuple[dict, Params]:
-    """Config from a preset name or a YAML/JSON file (exactly one of them)."""
-    if (preset is None) == (path is None):
-        raise ConfigError("config: give exactly one of a preset name or a config file")
-    if preset is not None:
-        table = presets()
-        if preset not in table:
-            raise ConfigError(f"preset: unknown preset {preset!r}; see --list-presets")
-        return validate_config(copy.deepcopy(table[preset]))
-    try:
-        with open(path, encoding="utf-8") as fh:
-            cfg = yaml.safe_load(fh)  # YAML is a superset of JSON
-    except OSError as exc:
-        raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config: {path} is not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
-    if isinstance(cfg, Mapping) and "name" not in cfg:
-        cfg = {**cfg, "name": os.path.splitext(os.path.basename(path))[0]}
-    return validate_config(cfg)
 
 
 # ---------------------------------------------------------------- population model
@@ -422,152 +278,7 @@ def make_image(params: Params, seed: int, index: int, render: bool = True) -> tu
     return rgb, row
 
 
-# ---------------------------------------------------------------- writing a set
-METADATA = "metadata.csv"
-RUN_INFO = "generation.json"
-
-
-def resolve(spec: str | Mapping | None = None, config_path: str | os.PathLike | None = None) -> tuple[dict, Params]:
-    """A preset name, a config file path, or a config dict -> (config, Params)."""
-    if isinstance(spec, Mapping):
-        return validate_config(copy.deepcopy(dict(spec)))
-    if config_path is not None:
-        if spec is not None:
-            raise ConfigError("config: give either a preset or a config file, not both")
-        return load_config(path=config_path)
-    if isinstance(spec, str) and spec not in presets() and os.path.isfile(spec):
-        return load_config(path=spec)
-    return load_config(preset=spec if spec is not None else "observed")
-
-
-def default_class_dir(name: str) -> str:
-    """ImageFolder class folder: ``0.normal`` for observed, ``1.abnormal`` for the rest."""
-    return "0.normal" if name == "observed" else "1.abnormal"
-
-
-def _valid_jpeg(path: str) -> bool:
-    from PIL import Image
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.size == (imaging.CUTOUT_SIZE, imaging.CUTOUT_SIZE)
-    except Exception:  # noqa: BLE001 - any unreadable file is simply redone
-        return False
-
-
-def _work(args: tuple) -> tuple[list[dict], list[dict], int]:
-    """Render (or, for existing valid files, only describe) a chunk of indices."""
-    params, seed, indices, out_dir, rel_fmt = args
-    rows, failures, made = [], [], 0
-    for idx in indices:
-        rel = rel_fmt.format(idx)
-        path = os.path.join(out_dir, rel)
-        try:
-            done = _valid_jpeg(path)
-            rgb, row = make_image(params, seed, idx, render=not done)
-            if not done:
-                imaging.save_jpeg(rgb, path)
-                made += 1
-            rows.append({"file": rel, "index": idx, **row})
-        except Exception as exc:  # noqa: BLE001 - record and go on with the next image
-            failures.append({"index": idx, "file": rel, "error": f"{type(exc).__name__}: {exc}"})
-    return rows, failures, made
-
-
-def _versions() -> dict:
-    import platform
-    import PIL
-    import astropy
-    return {"python": platform.python_version(), "numpy": np.__version__, "galsim": galsim.__version__,
-            "astropy": astropy.__version__, "pillow": PIL.__version__}
-
-
-def _atomic_write_text(path: str, text: str) -> None:
-    tmp = f"{path}.{os.getpid()}.part"
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
-def generate(spec: str | Mapping | None, n: int, seed: int, out_dir: str | os.PathLike,
-             workers: int = 1, class_dir: str | None = None, config_path: str | os.PathLike | None = None,
-             verbose: bool = True):
-    """Generate ``n`` cutouts of a population into ``out_dir`` (ImageFolder layout).
-
-    Writes ``out_dir/<class_dir>/<name>_<index:06d>.jpg`` (class_dir defaults to
-    ``0.normal`` for ``observed`` and ``1.abnormal`` otherwise), ``out_dir/metadata.csv``
-    (one row per image: file, index, every drawn parameter incl. logmstar, z, seeing) and
-    ``out_dir/generation.json`` (config, seed, package versions).  Re-running after an
-    interruption keeps the valid images already written (images are written atomically
-    and are identical on re-render) and completes the set; a different config or seed in
-    the same folder is refused.  Per-image failures are recorded in ``failures.csv``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The metadata rows, sorted by index (also in ``metadata.csv``).
-    """
-    import pandas as pd
-
-    cfg, params = resolve(spec, config_path)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ConfigError(f"n: must be a positive integer, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed: must be a non-negative integer, got {seed!r}")
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ConfigError(f"workers: must be a positive integer, got {workers!r}")
-    out_dir = os.fspath(out_dir)
-    class_dir = class_dir or default_class_dir(cfg["name"])
-    if os.path.isfile(out_dir):
-        raise ConfigError(f"out: {out_dir} is a file, not a folder")
-    info_path = os.path.join(out_dir, RUN_INFO)
-    record = {"config": cfg, "seed": int(seed), "class_dir": class_dir}
-    if os.path.isfile(info_path):
-        with open(info_path, encoding="utf-8") as fh:
-            old = json.load(fh)
-        differs = [k for k, v in json.loads(json.dumps(record)).items() if old.get(k) != v]
-        if differs:
-            raise ConfigError(f"out: {out_dir} already holds population {old.get('config', {}).get('name')!r} "
-                              f"seed {old.get('seed')} class_dir {old.get('class_dir')!r} (differs in "
-                              f"{', '.join(differs)}); use another folder")
-    target = os.path.join(out_dir, class_dir)
-    os.makedirs(target, exist_ok=True)
-    for leftover in os.listdir(target):  # temporary files of an interrupted run
-        if leftover.startswith(".") and leftover.endswith(".part"):
-            os.unlink(os.path.join(target, leftover))
-    _atomic_write_text(info_path, json.dumps({**record, "n": int(n), "params": params.__dict__,
-                                              "versions": _versions()}, indent=1))
-    prefix = f"{cfg['name']}_"
-    existing = {int(f[len(prefix):-4]) for f in os.listdir(target)
-                if f.startswith(prefix) and f.endswith(".jpg") and f[len(prefix):-4].isdigit()}
-    indices = sorted(set(range(n)) | existing)  # describe earlier, larger runs too
-    rel_fmt = os.path.join(class_dir, prefix + "{:06d}.jpg").replace(os.sep, "/")
-    chunks = [indices[k::max(1, workers * 4)] for k in range(max(1, workers * 4))] if workers > 1 else [indices]
-    jobs = [(params, int(seed), c, out_dir, rel_fmt) for c in chunks if c]
-    rows, failures, made = [], [], 0
-    if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_work, jobs))
-    else:
-        results = [_work(j) for j in jobs]
-    for r, f, m in results:
-        rows += r
-        failures += f
-        made += m
-    knobs = ";".join(f"{k}={v}" for k, v in cfg["knobs"].items() if v)
-    df = pd.DataFrame(rows).sort_values("index").reset_index(drop=True)
-    df.insert(1, "population", cfg["name"])
-    df.insert(2, "knobs", knobs)
-    df.insert(3, "seed", int(seed))
-    _atomic_write_text(os.path.join(out_dir, METADATA), df.to_csv(index=False))
-    fail_path = os.path.join(out_dir, "failures.csv")
-    if failures:
-        _atomic_write_text(fail_path, pd.DataFrame(failures).to_csv(index=False))
-    elif os.path.exists(fail_path):
-        os.unlink(fail_path)
-    if verbose:
-        print(f"{cfg['name']}: {len(df)} images in {target} ({made} generated, {len(df) - made} already there, "
-              f"{len(failures)} failed); metadata: {os.path.join(out_dir, METADATA)}")
-    df.attrs["failures"] = failures
-    return df
+# Writing a population to disk (generate) lives in lib/galaxies_io.py; re-exported here so
+# callers keep one import.  galaxies_io imports this module only inside its worker function,
+# so there is no import cycle.
+from lib.galaxies_io import METADATA, RUN_INFO, default_class_dir, generate  # noqa: E402, F401
