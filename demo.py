@@ -1,7 +1,8 @@
 """``make demo``: the paper's whole method on the embedded synthetic default, end to end, on a CPU.
 
 1. generate an SDSS-like ``observed`` population (training set + held-out test set) and 15 simulation
-   suites that each push one physical knob by strength 1, 2, 3 (lib/galaxies.py, lib/imaging.py);
+   suites that each push one knob by strength 1, 2, 3 (lib/galaxies.py, lib/imaging.py; the knobs of
+   ``galaxies.RANKED_KNOBS``);
 2. train GANomaly on the observed training set (train.py);
 3. score the held-out observed images and every suite (test.py, the paper's protocol);
 4. rate each suite against the observed scores (lib/rating.py): images, mean and median A, and the paper's
@@ -28,7 +29,7 @@ import train
 from lib import galaxies
 from lib.rating import rate_suites
 
-KNOBS = ["large_sizes", "concentrated_bulges", "clumpy_discs", "blue_colours", "too_clean"]
+KNOBS = galaxies.RANKED_KNOBS  # blue_colours and too_clean are presets too, but the method does not rank them
 
 
 def parse(argv):

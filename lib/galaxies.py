@@ -49,7 +49,7 @@ import numpy as np
 
 from lib import imaging
 from lib.galaxies_config import (  # noqa: F401 - re-exported: lib.galaxies is the public interface
-    CONFIG_KEYS, KNOB_DOC, KNOBS, ConfigError, Params, load_config, presets, resolve, validate_config)
+    CONFIG_KEYS, KNOB_DOC, KNOBS, RANKED_KNOBS, ConfigError, Params, load_config, presets, resolve, validate_config)
 
 R_LIMIT = 17.77
 FAINT_LIMIT = 24.0  # faint neighbours make the lumpy background of real cutouts
