@@ -220,8 +220,5 @@ def write_opt_txt(opt: argparse.Namespace, path: str) -> None:
     lines = ["------------ Options -------------"]
     lines += [f"{k}: {values[k] if values[k] is not None else ''}" for k in sorted(values)]
     lines.append("-------------- End ----------------")
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    from lib.fileio import atomic_write_text
+    atomic_write_text(path, "\n".join(lines) + "\n")

@@ -16,14 +16,14 @@ rows are left to retry (server trouble) or the run was stopped (re-run);
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for lib/
 
 from lib.download import DEFAULT_BASE_URL, DownloadError, Settings, download_all, load_targets  # noqa: E402
-from lib.sdss_catalog import atomic_write, run_record  # noqa: E402
+from lib.fileio import write_json  # noqa: E402
+from lib.sdss_catalog import run_record  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -58,11 +58,6 @@ def check_options(opt: argparse.Namespace) -> None:
         raise DownloadError("--retries and --backoff must be >= 0 and --limit >= 1")
 
 
-def _save_json(path: str, obj: dict) -> None:
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2, default=str)
-        f.write("\n")
-
 
 def main(argv=None) -> int:
     opt = parse_args(argv)
@@ -83,8 +78,7 @@ def main(argv=None) -> int:
         return 2
     record = run_record(options=vars(opt), settings=settings.identity(), summary=summary.as_dict())
     try:
-        atomic_write(os.path.join(opt.outdir, "download_run.json"),
-                     lambda t: _save_json(t, record))
+        write_json(os.path.join(opt.outdir, "download_run.json"), record)
     except OSError as exc:
         print(f"download_cutouts: warning: cannot write download_run.json: {exc}", file=sys.stderr)
     print(summary.line(), flush=True)

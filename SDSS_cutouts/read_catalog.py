@@ -17,7 +17,6 @@ Expected counts for the real files: 670,722 rows -> 643,663 with log M* >= 9.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -25,7 +24,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for lib/
 
-from lib.sdss_catalog import CatalogError, atomic_write, build_sample, read_cast, read_mstar, run_record  # noqa: E402
+from lib.fileio import atomic_write, write_json  # noqa: E402
+from lib.sdss_catalog import CatalogError, build_sample, read_cast, read_mstar, run_record  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -45,11 +45,6 @@ def _save_npy(path: str, arr: np.ndarray) -> None:
         np.save(f, arr)
 
 
-def _save_json(path: str, obj: dict) -> None:
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-
 
 def main(argv=None) -> int:
     opt = parse_args(argv)
@@ -67,7 +62,7 @@ def main(argv=None) -> int:
         if len(bad):
             atomic_write(os.path.join(opt.outdir, "bad_coordinates.csv"), lambda t: bad.to_csv(t, index=False))
         record = run_record(options=vars(opt), counts=counts, outputs=[out_csv])
-        atomic_write(os.path.join(opt.outdir, "catalog_counts.json"), lambda t: _save_json(t, record))
+        write_json(os.path.join(opt.outdir, "catalog_counts.json"), record)
     except (CatalogError, OSError) as exc:
         print(f"read_catalog: error: {exc}", file=sys.stderr)
         return 2

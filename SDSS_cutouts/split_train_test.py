@@ -16,7 +16,6 @@ Expected for the paper's sample: 643,663 images -> 64,367 test, 579,296 train.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -24,7 +23,8 @@ import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for lib/
 
-from lib.sdss_catalog import atomic_write, run_record  # noqa: E402
+from lib.fileio import write_json  # noqa: E402
+from lib.sdss_catalog import run_record  # noqa: E402
 from lib.split import SplitError, build_manifest, link_split, plan_split, scan_jpegs, write_csv  # noqa: E402
 
 
@@ -54,11 +54,6 @@ def _read_catalog(path: str) -> pd.DataFrame:
     return cat
 
 
-def _save_json(path: str, obj: dict) -> None:
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2, default=str)
-        f.write("\n")
-
 
 def main(argv=None) -> int:
     opt = parse_args(argv)
@@ -85,7 +80,7 @@ def main(argv=None) -> int:
         write_csv(manifest, os.path.join(out_dir, "manifest.csv"))
         record = run_record(options=vars(opt), n_train=len(assignment["train"]), n_test=len(assignment["test"]),
                             rejected=rejected, linked=counts.linked, copied=counts.copied, present=counts.present)
-        atomic_write(os.path.join(out_dir, "split.json"), lambda t: _save_json(t, record))
+        write_json(os.path.join(out_dir, "split.json"), record)
     except (SplitError, OSError) as exc:
         print(f"split_train_test: error: {exc}", file=sys.stderr)
         return 2

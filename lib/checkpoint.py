@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from typing import Any
 
 import torch
 
+from lib.fileio import atomic_write
 from lib.networks import NetG
 
 __all__ = ["CheckpointError", "atomic_save", "load_checkpoint", "netg_config_from_state_dict", "load_netg"]
@@ -27,23 +27,11 @@ class CheckpointError(ValueError):
 
 
 def atomic_save(obj: Any, path: str) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``.
+    """``torch.save`` to a hidden temporary file in the same folder, then rename over ``path``.
 
     A kill at any moment leaves either the old file or the complete new one.
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict:

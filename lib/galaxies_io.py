@@ -17,6 +17,7 @@ import galsim
 import numpy as np
 
 from lib import imaging
+from lib.fileio import atomic_write_text
 from lib.galaxies_config import ConfigError, resolve
 
 METADATA = "metadata.csv"
@@ -70,13 +71,6 @@ def _versions() -> dict:
             "astropy": astropy.__version__, "pillow": PIL.__version__}
 
 
-def _atomic_write_text(path: str, text: str) -> None:
-    tmp = f"{path}.{os.getpid()}.part"
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def generate(spec: str | Mapping | None, n: int, seed: int, out_dir: str | os.PathLike,
              workers: int = 1, class_dir: str | None = None, config_path: str | os.PathLike | None = None,
              verbose: bool = True):
@@ -123,7 +117,7 @@ def generate(spec: str | Mapping | None, n: int, seed: int, out_dir: str | os.Pa
     for leftover in os.listdir(target):  # temporary files of an interrupted run
         if leftover.startswith(".") and leftover.endswith(".part"):
             os.unlink(os.path.join(target, leftover))
-    _atomic_write_text(info_path, json.dumps({**record, "n": int(n), "params": params.__dict__,
+    atomic_write_text(info_path, json.dumps({**record, "n": int(n), "params": params.__dict__,
                                               "versions": _versions()}, indent=1))
     prefix = f"{cfg['name']}_"
     existing = {int(f[len(prefix):-4]) for f in os.listdir(target)
@@ -148,10 +142,10 @@ def generate(spec: str | Mapping | None, n: int, seed: int, out_dir: str | os.Pa
     df.insert(1, "population", cfg["name"])
     df.insert(2, "knobs", knobs)
     df.insert(3, "seed", int(seed))
-    _atomic_write_text(os.path.join(out_dir, METADATA), df.to_csv(index=False))
+    atomic_write_text(os.path.join(out_dir, METADATA), df.to_csv(index=False))
     fail_path = os.path.join(out_dir, "failures.csv")
     if failures:
-        _atomic_write_text(fail_path, pd.DataFrame(failures).to_csv(index=False))
+        atomic_write_text(fail_path, pd.DataFrame(failures).to_csv(index=False))
     elif os.path.exists(fail_path):
         os.unlink(fail_path)
     if verbose:

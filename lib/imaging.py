@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from dataclasses import dataclass, asdict
 from typing import Mapping
 
@@ -54,6 +53,8 @@ import galsim
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+
+from lib.fileio import atomic_write_bytes
 
 SDSS_PIXEL_SCALE = 0.396127
 """SDSS native pixel scale, arcsec per pixel."""
@@ -342,20 +343,8 @@ def jpeg_roundtrip(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> np.ndarray:
 
 
 def save_jpeg(rgb: np.ndarray, path: str | os.PathLike, quality: int = JPEG_QUALITY) -> None:
-    """Write ``rgb`` as a JPEG atomically (temporary file + os.replace)."""
-    data = to_jpeg_bytes(rgb, quality)
-    path = os.fspath(path)
-    # hidden ".<name>.XXXX.part" temporaries: never listed as images, easy to clean up
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.",
-                               suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``rgb`` as a JPEG atomically (hidden ``.<name>.XXXX.part`` temporary, then rename)."""
+    atomic_write_bytes(path, to_jpeg_bytes(rgb, quality))
 
 
 def server_resample(rgb: np.ndarray, rng: np.random.Generator, size: int = CUTOUT_SIZE,

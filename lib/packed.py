@@ -15,7 +15,6 @@ x / 255, then (x - 0.5) / 0.5, float32, CHW, in [-1, 1].
 """
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, Sequence
@@ -26,7 +25,8 @@ import torch
 from torch.utils.data import Dataset
 
 from lib.data import IMG_EXTENSIONS, find_samples, load_image, resize_center_crop
-from lib.sdss_catalog import atomic_write, run_record
+from lib.fileio import atomic_write, write_json
+from lib.sdss_catalog import run_record
 
 __all__ = ["PackError", "is_packed", "resolve_packed", "pack_folder", "PackedImages", "PackedLoader", "to_float"]
 
@@ -156,14 +156,9 @@ def pack_folder(src: str, out_dir: str, isize: int = 64, nc: int = 3, workers: i
             os.remove(tmp)
     info = {"source": os.path.abspath(src), "n_images": len(kept), "n_skipped": len(skipped),
             "shape": [len(kept), isize, isize, nc], "classes": classes, "skipped": skipped}
-    atomic_write(os.path.join(out_dir, "pack.json"), lambda t: _save_json(t, run_record(**info)))
+    write_json(os.path.join(out_dir, "pack.json"), run_record(**info))
     return info
 
-
-def _save_json(path: str, obj: dict) -> None:
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2, default=str)
-        f.write("\n")
 
 
 class PackedImages(Dataset):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lib import rating as R
+from lib.fileio import atomic_write, atomic_write_text
 from lib import rating_plots as P
 
 #: Columns shown in rating.md (the CSV has them all).
@@ -65,12 +66,6 @@ def to_markdown(table: pd.DataFrame) -> str:
                 cells.append(_fmt(row[c]).replace("|", "/"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _versions() -> dict:
@@ -128,14 +123,12 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".rating.csv.tmp"
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out / "rating.csv")
-    _atomic_write_text(out / "rating.md", to_markdown(table))
+    atomic_write(out / "rating.csv", lambda tmp: table.to_csv(tmp, index=False))
+    atomic_write_text(out / "rating.md", to_markdown(table))
     record = {"reference": reference, "suites": list(suites), "score_col": score_col, "mass_col": mass_col,
               "mass_scale": mass_scale, "group_col": group_col, "mass_bins": edges if mass_col else None,
               "n_boot": n_boot, "seed": seed, "overlap_bins": "linspace(0, 0.1, 100)", "versions": _versions()}
-    _atomic_write_text(out / "rating_run.json", json.dumps(record, indent=1) + "\n")
+    atomic_write_text(out / "rating_run.json", json.dumps(record, indent=1) + "\n")
     if figures:
         _figures(table, ref_name, ref_df, suite_dfs, out, score_col, mass_col, mass_scale, group_col, edges)
     return table

@@ -31,6 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lib.data import build_transform, load_image
+from lib.fileio import write_json
 
 __all__ = ["PAPER_A_MIN", "PAPER_A_MAX", "PerSampleNorm", "Scorer", "iter_image_batches", "normalize_paper",
            "Calibration"]
@@ -156,11 +157,8 @@ class Calibration:
         return weights + ".calib.json"
 
     def save(self, path: str) -> None:
-        tmp = path + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(dict(weights=os.path.basename(self.weights), n_reference=self.n,
-                           levels=self.LEVELS.tolist(), quantiles=self.quantiles.tolist()), fh)
-        os.replace(tmp, path)
+        write_json(path, dict(weights=os.path.basename(self.weights), n_reference=self.n,
+                              levels=self.LEVELS.tolist(), quantiles=self.quantiles.tolist()))
 
     @classmethod
     def load(cls, path: str) -> "Calibration":

@@ -16,12 +16,13 @@ import os
 import platform
 import sys
 import time
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 from astropy.io import ascii as astropy_ascii
 from astropy.table import Table
+
+from lib.fileio import atomic_write  # noqa: F401 - re-exported for the SDSS_cutouts scripts
 
 __all__ = ["atomic_write", "run_record", "CatalogError", "read_cast", "read_mstar", "join_catalogues",
            "valid_coordinates", "build_sample", "CAST_COLUMNS"]
@@ -30,20 +31,6 @@ __all__ = ["atomic_write", "run_record", "CatalogError", "read_cast", "read_msta
 CAST_COLUMNS = ("galcount", "objid", "ra", "dec", "z", "run", "rerun", "camCol", "field")
 REQUIRED_CAST = ("galcount", "ra", "dec", "z")
 MISSING_MASS = -999.0  # the .dat files' missing-value marker
-
-
-def atomic_write(path: str, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see a half-written file.
-
-    Shared by the SDSS_cutouts scripts for every table, record and array they write.
-    """
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def run_record(**fields) -> dict:

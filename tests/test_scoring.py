@@ -217,10 +217,10 @@ class _Files(http.server.BaseHTTPRequestHandler):
         self.send_response(206 if start else 200)
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
-        if len(self.calls) == 1:  # drop the connection part-way through the first transfer
-            self.wfile.write(body[start:start + 20_000])
+        if len(self.calls) == 1:  # close the connection part-way through the first transfer (a clean FIN,
+            self.wfile.write(body[start:start + 20_000])  # so the client keeps what it received)
             self.wfile.flush()
-            self.connection.shutdown(2)
+            self.close_connection = True
             return
         self.wfile.write(body[start:])
 
