@@ -28,8 +28,8 @@ def fail(message: str, status: int = 2) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data and network")
     g.add_argument("--dataset", default="test", help="folder name under data/ (data/<dataset>/{train,test}/<class>/)")
-    g.add_argument("--dataroot", default="", help="dataset root; empty means ./data/<dataset>. May also be a packed "
-                   "dataset (a .npy file from SDSS_cutouts/pack.py)")
+    g.add_argument("--dataroot", default="", help="dataset root; empty means ./data/<dataset>. Its train/ and test/ "
+                   "may be packed datasets (SDSS_cutouts/pack.py), or it may be one itself")
     g.add_argument("--batchsize", type=int, default=64, help="images per batch")
     g.add_argument("--workers", type=int, default=8, help="DataLoader worker processes (used on CUDA; on CPU images "
                    "are decoded in-process so workers do not compete with the model for cores)")

@@ -122,3 +122,23 @@ def test_packed_dataset_trains_and_scores_like_the_folder(sdss_dataset, tmp_path
         assert test_script.main(["--weights", str(w), "--images", str(src), "--out_csv", str(out)]) == 0
         rows[name] = [float(r["ascore"]) for r in csv.DictReader(open(out))]
     assert len(rows["folder"]) == 4 and rows["folder"] == pytest.approx(rows["packed"], rel=1e-6)
+
+
+def test_nan_loss_stops_cleanly_keeping_the_last_good_checkpoint(sdss_dataset, tmp_path, monkeypatch, capsys):
+    import lib.model as lm
+    real, calls = lm.generator_loss, []
+
+    def poisoned(*args, **kwargs):  # the 6th step (epoch 1, 4 steps per epoch) produces a NaN loss
+        out = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 6:
+            out["err_g_con"] = out["err_g_con"] * float("nan")
+        return out
+
+    monkeypatch.setattr(lm, "generator_loss", poisoned)
+    assert run_train(sdss_dataset, tmp_path, "--niter", "3") == 3
+    err = capsys.readouterr().err
+    weights = tmp_path / "run" / "train" / "weights"
+    assert "training stopped: non-finite loss" in err and f"last good checkpoint: {weights / 'netG_0.pth'}" in err
+    assert sorted(os.listdir(weights)) == ["netD_0.pth", "netG_0.pth"]
+    assert "STOPPED at epoch 1" in (tmp_path / "run" / "loss_log.txt").read_text()
