@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from lib.checkpoint import CheckpointError, atomic_save, load_checkpoint
+from lib.health import NonFiniteLossError
 from lib.loss import discriminator_loss, generator_loss
 from lib.networks import NetD, NetG, weights_init
 
@@ -194,7 +195,7 @@ def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, ba
             if health is not None:
                 try:
                     health.step(errors)
-                except Exception as exc:  # NonFiniteLossError: stop cleanly, keep the last good checkpoint
+                except NonFiniteLossError as exc:  # stop cleanly: the last epoch's checkpoint stays the good one
                     summary["stopped"] = str(exc)
                     visualizer.log(f"STOPPED at epoch {epoch} step {steps}: {exc}")
                     return summary
