@@ -6,7 +6,8 @@ Score your own images with the paper's model (``make paper-weights`` first)::
 
 or with your own run: ``python test.py --weights output/<name>/train/weights/netG_<epoch>.pth --images DIR``.
 Without ``--images`` it reads ``data/<dataset>/test/<class>/*`` as the original
-and writes ``output/ganomaly/<dataset>/test/anomaly_scores.csv``.
+and writes ``output/ganomaly/<dataset>/test/anomaly_scores.csv``, plus ``anomaly_scores_run.json`` beside it
+(options, weights, counts, package versions).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import numpy as np
 import options
 from lib.checkpoint import CheckpointError, load_netg
 from lib.data import DatasetLayoutError, find_samples, list_images
+from lib.fileio import write_json
+from lib.model import package_versions
 from lib.score_run import score_files
 from lib.scoring import Calibration, Scorer, iter_image_batches, normalize_paper
 
@@ -97,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         m = res.metrics
         print(f"AUROC {m['auroc']:.4f}  average precision {m['average_precision']:.4f}  EER {m['eer']:.4f} "
               f"({m['n_normal']} normal, {m['n_abnormal']} abnormal)")
+    write_json(os.path.splitext(out_csv)[0] + "_run.json",
+               dict(options=vars(opt), weights=os.path.abspath(opt.weights), architecture=cfg, n_inputs=n_total,
+                    n_scored=res.n_scored, n_errors=len(res.errors), seconds=round(res.seconds, 3),
+                    metrics=res.metrics, versions=package_versions()))
     if opt.calibrate:
         cal = Calibration.from_scores(np.array(res.scores), opt.weights)
         cal.save(Calibration.path_for(opt.weights))

@@ -10,9 +10,7 @@ The paper's run::
 """
 from __future__ import annotations
 
-import json
 import os
-import platform
 import sys
 import time
 
@@ -22,7 +20,8 @@ import options
 from lib.checkpoint import CheckpointError
 from lib.data import BadFiles, DatasetLayoutError, ImageList, find_samples, make_loader
 from lib.packed import PackError
-from lib.model import Ganomaly, find_last_checkpoint, load_resume, seed_everything, train
+from lib.fileio import write_json
+from lib.model import Ganomaly, find_last_checkpoint, load_resume, package_versions, seed_everything, train
 from lib.visualizer import Visualizer
 
 
@@ -90,11 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         return options.fail(str(exc))
 
     options.write_opt_txt(opt, os.path.join(run_dir, "train", "opt.txt"))
-    info = dict(command=sys.argv if argv is None else ["train.py", *argv], seed=opt.manualseed,
-                device=opt.torch_device, started=time.strftime("%Y-%m-%dT%H:%M:%S"), python=platform.python_version(),
-                torch=str(torch.__version__), n_train_images=len(loader.dataset))
-    with open(os.path.join(run_dir, "train", "run_info.json"), "w") as fh:
-        json.dump(info, fh, indent=1)
+    write_json(os.path.join(run_dir, "train", "run_info.json"),
+               dict(command=sys.argv if argv is None else ["train.py", *argv], seed=opt.manualseed,
+                    device=opt.torch_device, started=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    n_train_images=len(loader.dataset), versions=package_versions()))
 
     from lib.health import HealthMonitor
     visualizer = Visualizer(run_dir, make_sinks(opt, run_dir), name=opt.name)

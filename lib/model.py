@@ -42,7 +42,7 @@ from lib.health import NonFiniteLossError
 from lib.loss import discriminator_loss, generator_loss
 from lib.networks import NetD, NetG, weights_init
 
-__all__ = ["Ganomaly", "seed_everything", "find_last_checkpoint", "train"]
+__all__ = ["Ganomaly", "seed_everything", "find_last_checkpoint", "train", "load_resume", "package_versions"]
 
 
 def seed_everything(seed: int) -> None:
@@ -144,12 +144,18 @@ def find_last_checkpoint(path: str) -> tuple[str, str]:
     return os.path.join(path, f"netG_{epochs[-1]}.pth"), os.path.join(path, f"netD_{epochs[-1]}.pth")
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
+    """Versions of what shapes the numbers of a run (saved in every checkpoint and run_info.json)."""
     import platform
+    from importlib.metadata import PackageNotFoundError, version
 
-    import torchvision
-    return dict(python=platform.python_version(), torch=str(torch.__version__), torchvision=str(torchvision.__version__),
-                numpy=np.__version__)
+    out = dict(python=platform.python_version(), torch=str(torch.__version__), numpy=np.__version__)
+    for name in ("torchvision", "pillow"):  # read from metadata: importing torchvision costs a second
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
 
 
 def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, batchsize: int, weights_dir: str,
@@ -221,7 +227,7 @@ def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, ba
                 visualizer.log(f"WARNING: {w}")
         g_path = os.path.join(weights_dir, f"netG_{epoch}.pth")
         d_path = os.path.join(weights_dir, f"netD_{epoch}.pth")
-        common = dict(epoch=epoch + 1, opt=opt_dict or {}, versions=_versions())
+        common = dict(epoch=epoch + 1, opt=opt_dict or {}, versions=package_versions())
         # D first: a netG_k file is only ever paired with a complete netD_k (resume looks for pairs)
         atomic_save(dict(common, state_dict=model.netd.state_dict(), optimizer=model.optimizer_d.state_dict()), d_path)
         atomic_save(dict(common, state_dict=model.netg.state_dict(), optimizer=model.optimizer_g.state_dict(),

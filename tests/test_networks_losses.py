@@ -61,10 +61,10 @@ def test_weights_init_distribution():
     torch.manual_seed(0)
     g = NetG(64, 3, 128, 64)
     g.apply(weights_init)
-    w = g.encoder1.main[0].weight
+    w = g.encoder1.main[0].weight.detach()
     bn = g.decoder.main[1]
     assert abs(float(w.mean())) < 2e-3 and abs(float(w.std()) - 0.02) < 1e-3
-    assert abs(float(bn.weight.mean()) - 1) < 5e-3 and float(bn.bias.abs().max()) == 0.0
+    assert abs(float(bn.weight.detach().mean()) - 1) < 5e-3 and float(bn.bias.detach().abs().max()) == 0.0
 
 
 def test_generator_and_discriminator_losses_by_hand():

@@ -135,6 +135,8 @@ def test_test_py_scores_a_folder_and_reports_metrics(weights, labelled, tmp_path
     assert lat["latent_i"].shape == (8, 16) and list(lat["filenames"]) == [r["filename"] for r in rows]
     np.testing.assert_allclose(((lat["latent_i"] - lat["latent_o"]) ** 2).mean(1), lat["ascore"], rtol=1e-5)
     assert "1 of 9 files could not be scored" in capsys.readouterr().err
+    run = json.load(open(tmp_path / "scores_run.json"))
+    assert run["n_scored"] == 8 and run["n_errors"] == 1 and run["architecture"]["nz"] == 16 and "torch" in run["versions"]
     # --strict turns unreadable files into a failure
     assert test_script.main(["--weights", w, "--images", str(labelled), "--out_csv", str(out), "--strict"]) == 1
 
