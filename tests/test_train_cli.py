@@ -142,3 +142,23 @@ def test_nan_loss_stops_cleanly_keeping_the_last_good_checkpoint(sdss_dataset, t
     assert "training stopped: non-finite loss" in err and f"last good checkpoint: {weights / 'netG_0.pth'}" in err
     assert sorted(os.listdir(weights)) == ["netD_0.pth", "netG_0.pth"]
     assert "STOPPED at epoch 1" in (tmp_path / "run" / "loss_log.txt").read_text()
+
+
+def test_opt_txt_and_loss_log_lines_match_the_papers_files(tmp_path):
+    """The paper's own opt.txt and loss_log.txt (data/paper/) are reproduced line for line."""
+    import options
+    from lib.visualizer import Visualizer
+    from tests.conftest import ROOT
+    paper = os.path.join(ROOT, "data", "paper")
+    opt = options.parse_train(["--dataset", "SDSS", "--isize", "64", "--niter", "50", "--display", "--device", "cpu"])
+    options.write_opt_txt(opt, str(tmp_path / "opt.txt"))
+    ours = (tmp_path / "opt.txt").read_text().splitlines()
+    theirs = open(os.path.join(paper, "opt.txt")).read().splitlines()
+    missing = [line for line in theirs if line not in ours and not line.startswith("device:")]
+    assert missing == [] and "device: cpu" in ours
+    vis = Visualizer(str(tmp_path / "run"))
+    for line in open(os.path.join(paper, "loss_log.txt")).read().splitlines():
+        m = re.fullmatch(r"   Loss: \[(\d+)/(\d+)\] (.*) ", line)
+        if m:
+            values = dict(kv.split(": ") for kv in re.findall(r"\w+: [\d.]+", m.group(3)))
+            assert vis.print_epoch_errors(int(m.group(1)), int(m.group(2)), {k: float(v) for k, v in values.items()}) == line
