@@ -20,7 +20,7 @@ import options
 from lib.checkpoint import CheckpointError
 from lib.data import BadFiles, DatasetLayoutError, ImageList, find_samples, make_loader
 from lib.packed import PackError
-from lib.fileio import write_json
+from lib.fileio import write_csv, write_json
 from lib.model import Ganomaly, find_last_checkpoint, load_resume, package_versions, seed_everything, train
 from lib.visualizer import Visualizer
 
@@ -110,12 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         return options.fail(str(exc).splitlines()[0])
     finally:
         if bad.items:
-            with open(os.path.join(run_dir, "train", "skipped_images.csv"), "w") as fh:
-                fh.write("filename,reason\n" + "".join(f'"{p}","{r}"\n' for p, r in bad.items))
+            write_csv(os.path.join(run_dir, "train", "skipped_images.csv"), ("filename", "reason"), bad.items)
             msg = f"{len(bad.items)} unreadable images skipped (listed in {run_dir}/train/skipped_images.csv)"
             print(f"WARNING: {msg}", file=sys.stderr)
     visualizer.close()
-    warnings = list(getattr(health, "warnings", []))
+    warnings = health.warnings
     if bad.items:
         warnings.append(f"{len(bad.items)} unreadable images skipped")
     if summary["stopped"]:

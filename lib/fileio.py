@@ -7,12 +7,13 @@ crash or ``kill -9`` leaves either the old file or the whole new one.
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import tempfile
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sequence
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "write_json"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "write_json", "write_csv"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
@@ -46,3 +47,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON (unknown types as strings) atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Write a small table (header + rows, properly quoted) atomically."""
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
+            csv.writer(fh).writerows([header, *rows])
+    atomic_write(path, write)

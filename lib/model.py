@@ -252,5 +252,4 @@ def load_resume(model: Ganomaly, g_path: str, d_path: str) -> dict:
         model.optimizer_d.load_state_dict(d["optimizer"])
     if "rng_state" in g:
         torch.set_rng_state(g["rng_state"])
-    return dict(epoch=int(g["epoch"]), total_steps=int(g.get("total_steps", 0)), fixed_input=g.get("fixed_input"),
-                has_optimizer="optimizer" in g)
+    return dict(epoch=int(g["epoch"]), total_steps=int(g.get("total_steps", 0)), fixed_input=g.get("fixed_input"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import heapq
-import json
+import io
 import os
 import time
 from dataclasses import dataclass, field
@@ -22,6 +22,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
+from lib.fileio import atomic_write_bytes, write_csv, write_json
 from lib.scoring import Scorer
 
 __all__ = ["ScoreResult", "score_files", "save_panel", "save_worst_grid"]
@@ -39,6 +40,12 @@ class ScoreResult:
 
 def _tmp(path: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.part")
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
 
 
 def save_panel(real: torch.Tensor, fake: torch.Tensor, score: float, title: str, path: str) -> None:
@@ -124,14 +131,11 @@ def score_files(scorer: Scorer, batches: Iterable[tuple[torch.Tensor | None, lis
     base = os.path.dirname(os.path.abspath(out_csv))
     if res.errors:
         err_path = os.path.splitext(out_csv)[0] + "_errors.csv"
-        with open(_tmp(err_path), "w", newline="") as fh:
-            csv.writer(fh).writerows([("filename", "reason"), *res.errors])
-        os.replace(_tmp(err_path), err_path)
+        write_csv(err_path, ("filename", "reason"), res.errors)
     if save_latents and res.n_scored:
-        with open(_tmp(save_latents), "wb") as fh:
-            np.savez(fh, filenames=np.array(latents["filenames"]), latent_i=np.concatenate(latents["latent_i"]),
-                     latent_o=np.concatenate(latents["latent_o"]), ascore=np.concatenate(latents["ascore"]))
-        os.replace(_tmp(save_latents), save_latents)
+        arrays = dict(filenames=np.array(latents["filenames"]), latent_i=np.concatenate(latents["latent_i"]),
+                      latent_o=np.concatenate(latents["latent_o"]), ascore=np.concatenate(latents["ascore"]))
+        atomic_write_bytes(save_latents, _npz_bytes(arrays))
     if worst:
         save_worst_grid(worst, os.path.join(panels_dir or base, "most_anomalous.png"))
     if with_label and {0, 1} <= set(res.labels):
@@ -139,8 +143,7 @@ def score_files(scorer: Scorer, batches: Iterable[tuple[torch.Tensor | None, lis
         y, s = np.array(res.labels), np.array(res.scores)
         keep = y >= 0
         metrics = detection_metrics(y[keep], s[keep])
-        with open(os.path.join(base, "metrics.json"), "w") as fh:
-            json.dump(metrics, fh, indent=1)
+        write_json(os.path.join(base, "metrics.json"), metrics)
         save_roc_figure(y[keep], s[keep], os.path.join(base, "roc.png"))
         res.metrics = metrics
     return res
