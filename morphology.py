@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from lib import morphology as M
+from lib.rating import morphology as M
 
 
 def build_parser() -> argparse.ArgumentParser:

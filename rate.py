@@ -17,7 +17,7 @@ import argparse
 import sys
 
 from lib.rating import PAPER_MASS_EDGES, RatingError
-from lib.rating_report import run_rating
+from lib.rating import run_rating
 
 
 def _floats(text: str) -> list[float]:

@@ -18,11 +18,10 @@ import numpy as np
 
 import options
 from lib.checkpoint import CheckpointError, load_netg
-from lib.data import DatasetLayoutError, find_samples, list_images
-from lib.fileio import write_json
-from lib.model import package_versions
-from lib.score_run import score_files
-from lib.scoring import Calibration, Scorer, iter_image_batches, normalize_paper
+from lib.data import DatasetLayoutError, open_images
+from lib.fileio import package_versions, write_json
+from lib.evaluate import score_files
+from lib.scoring import Calibration, Scorer, normalize_paper
 
 PAPER_WEIGHTS = "output/ganomaly/SDSS/train/weights/netG_43.pth"
 
@@ -33,21 +32,8 @@ def select_inputs(opt, isize: int, nc: int):
     Either may also be a packed dataset (SDSS_cutouts/pack.py).
     """
     where = opt.images or os.path.join(options.dataroot(opt), "test")
-    if where.endswith(".npy") or os.path.isfile(os.path.join(where, "pack.npy")):
-        from lib.packed import PackedImages, PackedLoader, PackError  # pandas + astropy: import only when needed
-        try:
-            ds = PackedImages(where)
-        except PackError as exc:
-            raise DatasetLayoutError(str(exc)) from None
-        if ds.shape[1:] != (isize, isize, nc):
-            raise DatasetLayoutError(f"packed dataset {where} holds {ds.shape[1:]} images; the model expects "
-                                     f"({isize}, {isize}, {nc})")
-        return PackedLoader(ds, opt.batchsize), len(ds), bool((ds.labels >= 0).any())
-    samples = list_images(where) if opt.images else find_samples(where)[0]
-    if not samples:
-        raise DatasetLayoutError(f"no images found in {where}")
-    batches = iter_image_batches(samples, isize, nc, opt.batchsize)
-    return batches, len(samples), any(label >= 0 for _, label in samples)
+    source = open_images(where, isize, nc, classes=not opt.images)
+    return source.scoring_batches(opt.batchsize), len(source), source.with_label
 
 
 def normalizers(opt) -> dict:

@@ -17,11 +17,10 @@ import time
 import torch
 
 import options
-from lib.checkpoint import CheckpointError
-from lib.data import BadFiles, DatasetLayoutError, ImageList, find_samples, make_loader
-from lib.packed import PackError
-from lib.fileio import write_csv, write_json
-from lib.model import Ganomaly, find_last_checkpoint, load_resume, package_versions, seed_everything, train
+from lib.checkpoint import CheckpointError, find_last_checkpoint, load_resume
+from lib.data import BadFiles, DatasetLayoutError, PackError, is_packed, open_images
+from lib.fileio import package_versions, write_csv, write_json
+from lib.model import Ganomaly, seed_everything, train
 from lib.visualizer import Visualizer
 
 
@@ -32,29 +31,15 @@ def build_train_loader(opt, device: str):
     (``SDSS_cutouts/pack.py``: a folder with pack.npy + index.csv); ``--dataroot`` may also be the packed
     training set itself (a folder or .npy file).
     """
-    from lib.packed import PackedImages, PackedLoader, is_packed
-
     root = options.dataroot(opt)
+    train_dir = os.path.join(root, "train")
+    where = next((p for p in (train_dir, root) if is_packed(p)), train_dir)
+    source = open_images(where, opt.isize, opt.nc, classes=True, what="training images")
     generator = torch.Generator()
-    packed = next((p for p in (os.path.join(root, "train"), root) if is_packed(p)), None)
-    if packed:
-        dataset = PackedImages(packed)
-        if dataset.shape[1:] != (opt.isize, opt.isize, opt.nc):
-            raise DatasetLayoutError(f"packed dataset {packed} holds {dataset.shape[1:]} images (H, W, C); the network "
-                                     f"expects ({opt.isize}, {opt.isize}, {opt.nc}): set --isize and --nc")
-        return PackedLoader(dataset, opt.batchsize, shuffle=True, drop_last=opt.droplast, generator=generator), generator
-    if opt.nc not in (1, 3):
-        raise DatasetLayoutError(f"--nc {opt.nc}: image files give 1 or 3 channels; pack other band counts into a "
-                                 "uint8 (N, H, W, C) array (see SDSS_cutouts/pack.py)")
-    samples, _ = find_samples(os.path.join(root, "train"))
-    if not samples:
-        raise DatasetLayoutError(f"no training images in {os.path.join(root, 'train')} "
-                                 "(expected <dataroot>/train/<class>/<images>, e.g. data/SDSS/train/0.normal/1.jpg)")
-    dataset = ImageList(samples, opt.isize, opt.nc)
     # on CPU, worker processes would compete with the model for the same cores: decode in-process
     workers = opt.workers if device.startswith("cuda") else 0
-    loader = make_loader(dataset, opt.batchsize, shuffle=True, drop_last=opt.droplast, workers=workers,
-                         generator=generator, pin_memory=device.startswith("cuda"))
+    loader = source.training_loader(opt.batchsize, drop_last=opt.droplast, generator=generator, workers=workers,
+                                    pin_memory=device.startswith("cuda"))
     return loader, generator
 
 
@@ -82,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         start, resume_state = opt.iter, None
         if opt.resume:
             g_path, d_path = find_last_checkpoint(weights_dir if opt.resume == "last" else opt.resume)
-            resume_state = load_resume(model, g_path, d_path)
+            resume_state = load_resume(model.netg, model.netd, model.optimizer_g, model.optimizer_d, g_path, d_path,
+                                       device=model.device)
             start = resume_state["epoch"]
             print(f"resuming from {g_path} (epoch {start} of {opt.niter} done)")
     except (options.OptionError, DatasetLayoutError, CheckpointError, PackError) as exc:

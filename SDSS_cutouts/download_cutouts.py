@@ -21,9 +21,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for lib/
 
-from lib.download import DEFAULT_BASE_URL, DownloadError, Settings, download_all, load_targets  # noqa: E402
-from lib.fileio import write_json  # noqa: E402
-from lib.sdss_catalog import run_record  # noqa: E402
+from lib.fileio import run_record, write_json  # noqa: E402
+from lib.sdss import DEFAULT_BASE_URL, DownloadError, Settings, download_all, load_targets  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for lib/
 
-from lib.packed import PackError, pack_folder  # noqa: E402
+from lib.sdss import PackError, pack_folder  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

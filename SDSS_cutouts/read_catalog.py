@@ -24,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for lib/
 
-from lib.fileio import atomic_write, write_json  # noqa: E402
-from lib.sdss_catalog import CatalogError, build_sample, read_cast, read_mstar, run_record  # noqa: E402
+from lib.fileio import atomic_write, run_record, write_json  # noqa: E402
+from lib.sdss import CatalogError, build_sample, read_cast, read_mstar  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -23,9 +23,8 @@ import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for lib/
 
-from lib.fileio import write_json  # noqa: E402
-from lib.sdss_catalog import run_record  # noqa: E402
-from lib.split import SplitError, build_manifest, link_split, plan_split, scan_jpegs, write_csv  # noqa: E402
+from lib.fileio import run_record, write_json  # noqa: E402
+from lib.sdss import SplitError, build_manifest, link_split, plan_split, scan_jpegs, write_csv  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

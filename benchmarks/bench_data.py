@@ -29,7 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from lib.data import ImageList, collate_skip_bad  # noqa: E402
-from lib.packed import PackedImages, pack_folder  # noqa: E402
+from lib.data import PackedImages
+from lib.sdss import pack_folder  # noqa: E402
 
 
 def make_jpegs(folder: str, n: int, seed: int = 0) -> str:

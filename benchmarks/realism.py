@@ -31,7 +31,8 @@ from astropy.stats import sigma_clipped_stats  # noqa: E402
 from photutils.segmentation import detect_sources  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
-from lib import galaxies, imaging  # noqa: E402
+from lib import galaxies
+from lib.galaxies import imaging  # noqa: E402
 
 REAL_GLOBS = ("data/sdss_real/*.png", "data/examples/SDSS_example.png")
 

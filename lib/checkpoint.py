@@ -7,9 +7,12 @@ dict with at least ``epoch`` (1-based count of finished epochs) and
 original loader reads only ``state_dict`` and ignores them.
 
 Loading always uses ``weights_only=True``: a checkpoint is data, never code.
+:func:`find_last_checkpoint` and :func:`load_resume` serve ``train.py --resume``; they take
+the networks and optimisers, not the model object, so this module never imports lib/model.py.
 """
 from __future__ import annotations
 
+import glob
 import os
 import re
 from typing import Any
@@ -19,7 +22,8 @@ import torch
 from lib.fileio import atomic_write
 from lib.networks import NetG
 
-__all__ = ["CheckpointError", "atomic_save", "load_checkpoint", "netg_config_from_state_dict", "load_netg"]
+__all__ = ["CheckpointError", "atomic_save", "load_checkpoint", "netg_config_from_state_dict", "load_netg",
+           "find_last_checkpoint", "load_resume"]
 
 
 class CheckpointError(ValueError):
@@ -92,3 +96,37 @@ def load_netg(path: str, device: str | torch.device = "cpu", **expected: int | N
         raise CheckpointError(f"{path}: tensor shapes do not fit a NetG{tuple(config.values())}: "
                               f"{str(exc).splitlines()[-1].strip()}") from None
     return netg.to(device), ckpt
+
+
+def find_last_checkpoint(path: str) -> tuple[str, str]:
+    """The newest (netG_k.pth, netD_k.pth) pair in a weights folder, or the pair of a netG file."""
+    if os.path.isfile(path):
+        g = path
+        d = os.path.join(os.path.dirname(path), os.path.basename(path).replace("netG", "netD"))
+        if not os.path.isfile(d):
+            raise CheckpointError(f"--resume {path}: the matching discriminator file {d} is missing")
+        return g, d
+    epochs = sorted(int(m.group(1)) for f in glob.glob(os.path.join(path, "netG_*.pth"))
+                    if (m := re.search(r"netG_(\d+)\.pth$", f)) and os.path.isfile(os.path.join(path, f"netD_{m.group(1)}.pth")))
+    if not epochs:
+        raise CheckpointError(f"--resume: no netG_<epoch>.pth / netD_<epoch>.pth pair in {path}")
+    return os.path.join(path, f"netG_{epochs[-1]}.pth"), os.path.join(path, f"netD_{epochs[-1]}.pth")
+
+
+def load_resume(netg: torch.nn.Module, netd: torch.nn.Module, optimizer_g: torch.optim.Optimizer,
+                optimizer_d: torch.optim.Optimizer, g_path: str, d_path: str,
+                device: str | torch.device = "cpu") -> dict:
+    """Restore weights and optimizer states; return ``{'epoch', 'total_steps', 'fixed_input'}``."""
+    g, d = load_checkpoint(g_path, device), load_checkpoint(d_path, device)
+    try:
+        netg.load_state_dict(g["state_dict"])
+        netd.load_state_dict(d["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"--resume {g_path}: checkpoint does not fit the network options "
+                              f"({str(exc).splitlines()[-1].strip()})") from None
+    if "optimizer" in g and "optimizer" in d:
+        optimizer_g.load_state_dict(g["optimizer"])
+        optimizer_d.load_state_dict(d["optimizer"])
+    if "rng_state" in g:
+        torch.set_rng_state(g["rng_state"])
+    return dict(epoch=int(g["epoch"]), total_steps=int(g.get("total_steps", 0)), fixed_input=g.get("fixed_input"))

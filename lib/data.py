@@ -11,30 +11,47 @@ content, so the paper's JPEG bytes saved under ``.png`` names load fine; RGBA
 and greyscale are converted with ``.convert("RGB")`` for nc=3 (as the
 original) and ``.convert("L")`` for nc=1.
 
-Deviations from the original (see README): empty class folders are allowed;
+Packed datasets (``SDSS_cutouts/pack.py`` writes them, :mod:`lib.sdss.pack`): one
+memory-mappable uint8 array instead of 600k JPEG files, a folder holding ``pack.npy``
+(uint8 (N, H, W, C), pixels after ``Resize + CenterCrop``), ``index.csv`` (``index,
+filename, label, class``) and ``pack.json``.  :class:`PackedImages` accepts the folder or
+the ``.npy`` file; its items are normalised exactly as the folder transform.
+
+:func:`open_images` is the one entrance for train.py and test.py: a class-folder tree, any
+folder (searched recursively), an image file, a glob or a packed dataset, checked once
+against the network's (isize, isize, nc).
+
+Labels: 0 for images under a folder named ``0.normal``, 1 under ``1.abnormal`` in every
+layout; other class folders get their sorted index (ImageFolder); -1 = unknown.
+
+Deviations from the original (docs/deviations.md): empty class folders are allowed;
 an unreadable image is skipped, counted and reported instead of stopping an
 epoch; images can also come from any folder tree or glob (``list_images``)
-and from packed uint8 arrays (``lib.packed``).
+and from packed uint8 arrays; ``1.abnormal`` alone is label 1, not class index 0.
 """
 from __future__ import annotations
 
 import glob
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
-__all__ = ["IMG_EXTENSIONS", "build_transform", "resize_center_crop", "to_normalized_tensor", "load_image", "find_samples", "list_images",
-           "ImageList", "BadFiles", "collate_skip_bad", "make_loader", "DatasetLayoutError"]
+__all__ = ["IMG_EXTENSIONS", "build_transform", "resize_center_crop", "to_normalized_tensor", "load_image",
+           "find_samples", "list_images", "class_label", "ImageList", "BadFiles", "collate_skip_bad", "make_loader",
+           "iter_image_batches", "DatasetLayoutError", "PackError", "is_packed", "resolve_packed", "to_float",
+           "PackedImages", "PackedLoader", "ImageSource", "open_images"]
 
 # torchvision's ImageFolder extensions (case-insensitive), plus FITS-free image types PIL reads
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 LAYOUT_HELP = "expected <dataroot>/train/<class>/<images> (e.g. data/SDSS/train/0.normal/123.jpg)"
+KNOWN_CLASSES = {"0.normal": 0, "1.abnormal": 1}  # the paper's folder names carry the label
 
 
 class DatasetLayoutError(ValueError):
@@ -94,11 +111,21 @@ def _is_image(name: str) -> bool:
     return name.lower().endswith(IMG_EXTENSIONS)
 
 
+def class_label(name: str, index: int) -> int:
+    """Label of a class folder: 0 for ``0.normal``, 1 for ``1.abnormal``, else its sorted ``index``.
+
+    The original used the sorted index alone, so a test folder holding only ``1.abnormal``
+    labelled its images 0 (normal); the folder name is what users mean.
+    """
+    return KNOWN_CLASSES.get(name, index)
+
+
 def find_samples(root: str) -> tuple[list[tuple[str, int]], list[str]]:
     """ImageFolder order: classes sorted, then ``os.walk`` sorted inside each class.
 
-    Returns ``(samples, classes)`` with samples ``(path, class_index)``. Empty
-    class folders are allowed (the original's torchvision rejected them).
+    Returns ``(samples, classes)`` with samples ``(path, label)``, the label from
+    :func:`class_label`. Empty class folders are allowed (the original's torchvision
+    rejected them).
     """
     if not os.path.isdir(root):
         raise DatasetLayoutError(f"dataset folder not found: {root} ({LAYOUT_HELP})")
@@ -106,7 +133,7 @@ def find_samples(root: str) -> tuple[list[tuple[str, int]], list[str]]:
     samples = []
     for idx, cls in enumerate(classes):
         for dirpath, _, fnames in sorted(os.walk(os.path.join(root, cls), followlinks=True)):
-            samples += [(os.path.join(dirpath, f), idx) for f in sorted(fnames) if _is_image(f)]
+            samples += [(os.path.join(dirpath, f), class_label(cls, idx)) for f in sorted(fnames) if _is_image(f)]
     return samples, classes
 
 
@@ -127,7 +154,7 @@ def list_images(spec: str) -> list[tuple[str, int]]:
     out = []
     for p in sorted(paths):
         parts = os.path.normpath(p).split(os.sep)
-        label = 0 if "0.normal" in parts else 1 if "1.abnormal" in parts else -1
+        label = next((KNOWN_CLASSES[c] for c in reversed(parts) if c in KNOWN_CLASSES), -1)
         out.append((p, label))
     return out
 
@@ -184,3 +211,237 @@ def make_loader(dataset: Dataset, batchsize: int, *, shuffle: bool, drop_last: b
     return DataLoader(dataset, batch_size=batchsize, shuffle=shuffle, drop_last=drop_last,
                       num_workers=workers, collate_fn=collate_skip_bad, generator=generator,
                       pin_memory=pin_memory, persistent_workers=workers > 0)
+
+
+def _decode_chunk(chunk: Sequence[tuple[str, int]], transform, nc: int):
+    tensors, paths, labels, bad = [], [], [], []
+    for path, label in chunk:
+        try:
+            tensors.append(transform(load_image(path, nc)))
+            paths.append(path)
+            labels.append(label)
+        except Exception as exc:  # reported per file; the rest of the batch is scored
+            bad.append((path, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+    x = torch.stack(tensors) if tensors else None
+    return x, labels, paths, bad
+
+
+def iter_image_batches(samples: Sequence[tuple[str, int]], isize: int, nc: int, batchsize: int
+                       ) -> Iterator[tuple[torch.Tensor | None, list[int], list[str], list[tuple[str, str]]]]:
+    """Decode images in a background thread while the previous batch is scored.
+
+    Yields ``(x (B, nc, isize, isize) or None, labels, paths, bad)`` (the
+    order of the training loader's batches) where
+    ``bad`` lists ``(path, reason)`` for files that could not be read.
+    """
+    transform = build_transform(isize, nc)
+    chunks = [samples[i:i + batchsize] for i in range(0, len(samples), batchsize)]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_decode_chunk, chunks[0], transform, nc) if chunks else None
+        for i in range(len(chunks)):
+            result = pending.result()
+            if i + 1 < len(chunks):
+                pending = pool.submit(_decode_chunk, chunks[i + 1], transform, nc)
+            yield result
+
+
+# ------------------------------------------------------------------ packed datasets
+class PackError(ValueError):
+    """Bad input to pack, or a packed dataset that is missing or inconsistent."""
+
+
+def resolve_packed(path: str) -> tuple[str, str]:
+    """``(npy_path, index_csv_path)`` of a packed dataset given as a folder or an ``.npy`` file."""
+    if os.path.isdir(path):
+        npy, index = os.path.join(path, "pack.npy"), os.path.join(path, "index.csv")
+    elif path.endswith(".npy"):
+        npy, stem_csv = path, path[:-4] + ".csv"
+        index = stem_csv if os.path.exists(stem_csv) else os.path.join(os.path.dirname(path), "index.csv")
+    else:
+        raise PackError(f"{path} is neither a packed-dataset folder nor an .npy file")
+    for p in (npy, index):
+        if not os.path.isfile(p):
+            raise PackError(f"packed dataset {path}: {p} not found")
+    return npy, index
+
+
+def is_packed(path: str) -> bool:
+    """True for a folder with pack.npy + index.csv, or an .npy file with its index beside it."""
+    try:
+        resolve_packed(path)
+        return True
+    except PackError:
+        return False
+
+
+def to_float(x: np.ndarray) -> torch.Tensor:
+    """uint8 (B, H, W, C) or (H, W, C) -> float32 (B, C, H, W) or (C, H, W), same ops as ToTensor + Normalize."""
+    if not x.flags.writeable:  # a memmap row: torch wants memory it may write
+        x = np.array(x)
+    t = torch.from_numpy(np.ascontiguousarray(x))
+    t = t.permute(0, 3, 1, 2) if t.ndim == 4 else t.permute(2, 0, 1)
+    return t.contiguous().to(torch.float32).div_(255).sub_(0.5).div_(0.5)
+
+
+class PackedImages(Dataset):
+    """A packed dataset as a torch Dataset: ``(tensor (C, H, W) float32 in [-1, 1], label)``.
+
+    Parameters
+    ----------
+    path : str
+        Packed folder (``pack.npy`` + ``index.csv``) or the ``.npy`` file.
+
+    Attributes
+    ----------
+    filenames : list of str
+        Source file per row (relative to the packed folder), as written in scores CSVs.
+    labels : numpy.ndarray
+        int64 (N,), ImageFolder class index or -1.
+    classes : list of str
+        Class folder names (empty for a flat folder).
+
+    Notes
+    -----
+    The array is memory-mapped and re-opened lazily in each DataLoader worker
+    (the object pickles without it). ``batch(indices)`` reads many rows in one
+    call, which is what a training loop should use.
+    """
+
+    def __init__(self, path: str) -> None:
+        import pandas as pd  # imported here: pandas costs half a second of start-up
+
+        self.npy, self.index_path = resolve_packed(path)
+        index = pd.read_csv(self.index_path)
+        self._arr = None
+        arr = self.array
+        if arr.ndim != 4 or arr.dtype != np.uint8:
+            raise PackError(f"{self.npy}: expected uint8 (N, H, W, C), found {arr.dtype} {arr.shape}")
+        if len(index) != len(arr):
+            raise PackError(f"{self.npy} has {len(arr)} images but {self.index_path} lists {len(index)}")
+        self.filenames = index["filename"].astype(str).tolist()
+        self.labels = index["label"].to_numpy(np.int64) if "label" in index else np.full(len(arr), -1, np.int64)
+        self.classes = sorted(c for c in index.get("class", pd.Series(dtype=str)).dropna().unique() if c)
+
+    @property
+    def array(self) -> np.ndarray:
+        """The memory-mapped uint8 array (N, H, W, C)."""
+        if self._arr is None:
+            self._arr = np.load(self.npy, mmap_mode="r")
+        return self._arr
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return tuple(self.array.shape)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_arr"] = None  # workers map the file themselves
+        return state
+
+    def __len__(self) -> int:
+        return len(self.filenames)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return to_float(self.array[i]), int(self.labels[i])
+
+    def batch(self, indices: Sequence[int] | np.ndarray) -> torch.Tensor:
+        """Images ``indices`` as float32 (B, C, H, W), normalised like ``__getitem__``."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return to_float(self.array[idx])
+
+    def iter_batches(self, batch_size: int, shuffle: bool = False, drop_last: bool = False,
+                     generator: torch.Generator | None = None
+                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, np.ndarray]]:
+        """Yield ``(images (B, C, H, W), labels (B,), indices (B,))``; shuffled with ``generator`` if asked."""
+        n = len(self)
+        order = torch.randperm(n, generator=generator).numpy() if shuffle else np.arange(n)
+        stop = n - n % batch_size if drop_last else n
+        for s in range(0, stop, batch_size):
+            idx = order[s:s + batch_size]
+            yield self.batch(idx), torch.from_numpy(self.labels[idx]), idx
+
+
+class PackedLoader:
+    """Batches of a ``PackedImages`` in the form of ``lib.data.make_loader``: ``(x, labels, filenames, bad=[])``.
+
+    Used by train.py and test.py wherever an image folder is accepted; the
+    shuffle order comes from ``generator`` (re-seeded per epoch by the
+    training loop, as for folders).
+    """
+
+    def __init__(self, dataset: PackedImages, batchsize: int, shuffle: bool = False, drop_last: bool = False,
+                 generator: torch.Generator | None = None) -> None:
+        self.dataset, self.batchsize, self.shuffle, self.drop_last = dataset, batchsize, shuffle, drop_last
+        self.generator = generator
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batchsize if self.drop_last else -(-n // self.batchsize)
+
+    def __iter__(self):
+        # the same samplers as a DataLoader over the image folder: same seed, same batches
+        sampler = RandomSampler(self.dataset, generator=self.generator) if self.shuffle else SequentialSampler(self.dataset)
+        names = self.dataset.filenames
+        for idx in BatchSampler(sampler, self.batchsize, self.drop_last):
+            yield self.dataset.batch(idx), torch.from_numpy(self.dataset.labels[idx]), [names[i] for i in idx], []
+
+
+# ------------------------------------------------------------------ one entrance
+@dataclass
+class ImageSource:
+    """An opened image source: image files (``samples``) or a packed dataset (``packed``)."""
+    where: str
+    isize: int
+    nc: int
+    samples: list[tuple[str, int]] = field(default_factory=list)
+    packed: PackedImages | None = None
+
+    def __len__(self) -> int:
+        return len(self.packed) if self.packed is not None else len(self.samples)
+
+    @property
+    def with_label(self) -> bool:
+        """True when at least one image has a known label (0 or 1)."""
+        labels = self.packed.labels if self.packed is not None else [label for _, label in self.samples]
+        return bool((np.asarray(labels) >= 0).any())
+
+    def scoring_batches(self, batchsize: int):
+        """Batches ``(x, labels, paths, bad)`` in file order, for scoring."""
+        if self.packed is not None:
+            return PackedLoader(self.packed, batchsize)
+        return iter_image_batches(self.samples, self.isize, self.nc, batchsize)
+
+    def training_loader(self, batchsize: int, *, drop_last: bool, generator: torch.Generator, workers: int = 0,
+                        pin_memory: bool = False):
+        """The shuffled training loader; its epochs are ordered by ``generator``."""
+        if self.packed is not None:
+            return PackedLoader(self.packed, batchsize, shuffle=True, drop_last=drop_last, generator=generator)
+        return make_loader(ImageList(self.samples, self.isize, self.nc), batchsize, shuffle=True,
+                           drop_last=drop_last, workers=workers, generator=generator, pin_memory=pin_memory)
+
+
+def open_images(where: str, isize: int, nc: int, *, classes: bool = False, what: str = "images") -> ImageSource:
+    """Open ``where`` and check it once against the network's (isize, isize, nc).
+
+    ``where`` is a packed dataset (folder with pack.npy + index.csv, or the .npy file),
+    or, with ``classes=True``, a class-folder root ``<root>/<class>/<images>`` (ImageFolder
+    order, as the original), otherwise a folder searched recursively, an image file or a
+    glob.  Raises :class:`DatasetLayoutError` (one line for the user, naming ``what`` was
+    looked for) when nothing usable is there.
+    """
+    if is_packed(where) or where.endswith(".npy"):
+        try:
+            ds = PackedImages(where)
+        except PackError as exc:
+            raise DatasetLayoutError(str(exc)) from None
+        if ds.shape[1:] != (isize, isize, nc):
+            raise DatasetLayoutError(f"packed dataset {where} holds {ds.shape[1:]} images (H, W, C); the network "
+                                     f"expects ({isize}, {isize}, {nc}): set --isize and --nc")
+        return ImageSource(where, isize, nc, packed=ds)
+    if nc not in (1, 3):
+        raise DatasetLayoutError(f"--nc {nc}: image files give 1 or 3 channels; pack other band counts into a "
+                                 "uint8 (N, H, W, C) array (see SDSS_cutouts/pack.py)")
+    samples = find_samples(where)[0] if classes else list_images(where)
+    if not samples:
+        raise DatasetLayoutError(f"no {what} in {where}" + (f" ({LAYOUT_HELP})" if classes else ""))
+    return ImageSource(where, isize, nc, samples=samples)

@@ -1,13 +1,35 @@
-"""Detection metrics for labelled test sets (0 = normal, 1 = abnormal): AUROC, average precision, EER, ROC figure.
+"""Evaluate a trained model on an image set: the engine behind ``test.py``.
 
-Unlike the original ``lib/evaluate.py``, importing this module changes no
-matplotlib settings (the original switched on LaTeX text for every plot).
+Outputs (all written under a temporary name, then renamed):
+
+* ``anomaly_scores.csv``: ``filename, ascore[, label][, ascore_norm][, ascore_pct]``, one row per scored image,
+  in input order, ``ascore`` the raw A at full float64 precision. Rows are streamed to the temporary file
+  batch by batch, so memory stays bounded for any number of images.
+* ``anomaly_scores_errors.csv``: ``filename, reason`` for every file that could not be scored.
+* optional: ``latents.npz`` (filenames, latent_i, latent_o, ascore), per-image panels and a grid of the most
+  anomalous images, ``metrics.json`` + ``roc.png`` when both classes (0.normal, 1.abnormal) are present.
+
+Detection metrics for labelled sets (0 = normal, 1 = abnormal): AUROC, average precision,
+EER and the ROC figure.  Unlike the original ``lib/evaluate.py``, importing this module
+changes no matplotlib settings (the original switched on LaTeX text for every plot).
 """
 from __future__ import annotations
 
-import numpy as np
+import csv
+import heapq
+import io
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
-__all__ = ["detection_metrics", "save_roc_figure"]
+import numpy as np
+import torch
+
+from lib.fileio import atomic_write_bytes, write_csv, write_json
+from lib.scoring import Scorer
+
+__all__ = ["ScoreResult", "score_files", "save_panel", "save_worst_grid", "detection_metrics", "save_roc_figure"]
 
 
 def detection_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
@@ -53,3 +75,123 @@ def save_roc_figure(labels: np.ndarray, scores: np.ndarray, path: str, title: st
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+@dataclass
+class ScoreResult:
+    n_scored: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    labels: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    metrics: dict | None = None
+
+
+def _tmp(path: str) -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.part")
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def save_panel(real: torch.Tensor, fake: torch.Tensor, score: float, title: str, path: str) -> None:
+    """real | reconstruction | |difference| (joint min-max, as the original's figures) with A in the title."""
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's (e.g. a notebook's) backend alone
+    from torchvision.utils import make_grid
+
+    grid = make_grid([real, fake, (fake - real).abs()], normalize=True, padding=2)
+    fig = Figure(figsize=(6, 2.4))
+    ax = fig.subplots()
+    img = grid.permute(1, 2, 0).numpy()
+    ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray")
+    ax.set_axis_off()
+    ax.set_title(f"{title}  A = {score:.8g}", fontsize=8)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+
+
+def save_worst_grid(items: list[tuple[float, int, torch.Tensor]], path: str) -> None:
+    """Grid of the most anomalous images, highest A first (8 per row, batch min-max as the training grids)."""
+    from torchvision.utils import save_image
+    items = sorted(items, key=lambda t: -t[0])
+    save_image(torch.stack([t[2] for t in items]), path, normalize=True, nrow=8)
+
+
+def score_files(scorer: Scorer, batches: Iterable[tuple[torch.Tensor | None, list[int], list[str], list]], *,
+                n_total: int, with_label: bool, out_csv: str,
+                normalizers: dict[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+                save_latents: str = "", panels_dir: str = "", n_worst: int = 0, progress: bool = True) -> ScoreResult:
+    """Score batches ``(x, labels, filenames, bad)`` and write ``out_csv`` (see module doc).
+
+    ``batches`` comes from ``lib.data.ImageSource.scoring_batches`` (image files, or
+    packed arrays); ``n_total`` is the number of
+    inputs (for the progress bar); ``with_label`` adds the label column.
+    ``normalizers`` maps extra column names (``ascore_norm``, ``ascore_pct``)
+    to functions of the raw scores.
+    """
+    from tqdm import tqdm
+
+    normalizers = normalizers or {}
+    res, t0 = ScoreResult(), time.perf_counter()
+    latents: dict[str, list] = {"filenames": [], "latent_i": [], "latent_o": [], "ascore": []}
+    worst: list[tuple[float, int, torch.Tensor]] = []  # min-heap of (A, index, image)
+    os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
+    tmp = _tmp(out_csv)
+    try:
+        with open(tmp, "w", newline="") as fh, tqdm(total=n_total, disable=not progress, unit="img") as bar:
+            writer = csv.writer(fh)
+            writer.writerow(["filename", "ascore"] + (["label"] if with_label else []) + list(normalizers))
+            for x, labels, paths, bad in batches:
+                res.errors += bad
+                bar.update(len(paths) + len(bad))
+                if x is None:
+                    continue
+                out = scorer(x)
+                a = out["A"].numpy()
+                extra = [fn(a) for fn in normalizers.values()]
+                for i, (p, lab) in enumerate(zip(paths, labels)):
+                    writer.writerow([p, repr(float(a[i]))] + ([lab] if with_label else []) + [repr(float(e[i])) for e in extra])
+                res.labels += [int(v) for v in labels]
+                res.scores += a.tolist()
+                if save_latents:
+                    latents["filenames"] += paths
+                    latents["latent_i"].append(out["latent_i"].numpy())
+                    latents["latent_o"].append(out["latent_o"].numpy())
+                    latents["ascore"].append(a)
+                if panels_dir:
+                    fake = out["fake"].cpu()
+                    for i, p in enumerate(paths):
+                        stem = os.path.splitext(os.path.basename(p))[0]
+                        save_panel(x[i], fake[i], float(a[i]), os.path.basename(p),
+                                   os.path.join(panels_dir, f"{res.n_scored + i:06d}_{stem}.png"))
+                if n_worst:
+                    for i in range(len(paths)):
+                        item = (float(a[i]), res.n_scored + i, x[i].clone())
+                        (heapq.heappush if len(worst) < n_worst else heapq.heappushpop)(worst, item)
+                res.n_scored += len(paths)
+        if res.n_scored:
+            os.replace(tmp, out_csv)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    res.seconds = time.perf_counter() - t0
+    base = os.path.dirname(os.path.abspath(out_csv))
+    if res.errors:
+        err_path = os.path.splitext(out_csv)[0] + "_errors.csv"
+        write_csv(err_path, ("filename", "reason"), res.errors)
+    if save_latents and res.n_scored:
+        arrays = dict(filenames=np.array(latents["filenames"]), latent_i=np.concatenate(latents["latent_i"]),
+                      latent_o=np.concatenate(latents["latent_o"]), ascore=np.concatenate(latents["ascore"]))
+        atomic_write_bytes(save_latents, _npz_bytes(arrays))
+    if worst:
+        save_worst_grid(worst, os.path.join(panels_dir or base, "most_anomalous.png"))
+    if with_label and {0, 1} <= set(res.labels):
+        y, s = np.array(res.labels), np.array(res.scores)
+        keep = y >= 0
+        metrics = detection_metrics(y[keep], s[keep])
+        write_json(os.path.join(base, "metrics.json"), metrics)
+        save_roc_figure(y[keep], s[keep], os.path.join(base, "roc.png"))
+        res.metrics = metrics
+    return res

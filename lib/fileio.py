@@ -1,19 +1,41 @@
-"""Atomic file writing, shared by every part of the project that writes results.
+"""Atomic file writing and run records, shared by every part of the project that writes results.
 
 A file is written under a hidden temporary name in its own folder
 (``.<name>.<random>.part``: never mistaken for an image or a table by a reader
 or a resumed run) and renamed over the final name only when complete, so a
-crash or ``kill -9`` leaves either the old file or the whole new one.
+crash or ``kill -9`` leaves either the old file or the whole new one.  The file gets
+the mode an ordinary ``open()`` would give it (0666 less the umask, so 0644 under the
+usual umask 022), not the owner-only 0600 of :func:`tempfile.mkstemp`: collaborators on a
+shared machine can read a run.
+
+:func:`package_versions` and :func:`run_record` are the one place that says which
+package versions shaped a result; every run JSON, ``opt.txt`` sibling and checkpoint
+carries them.
 """
 from __future__ import annotations
 
 import csv
 import json
 import os
+import platform
+import sys
 import tempfile
+import time
 from typing import Any, Callable, Iterable, Sequence
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "write_json", "write_csv"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "write_json", "write_csv",
+           "package_versions", "run_record"]
+
+# Packages whose versions can change the numbers a run produces.  Read from the installed
+# metadata, not by importing them: importing torchvision or galsim costs seconds.
+VERSIONED_PACKAGES = ("numpy", "torch", "torchvision", "pillow", "scipy", "pandas", "astropy", "galsim",
+                      "scikit-learn", "matplotlib")
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it; restored at once
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
@@ -25,6 +47,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -55,3 +78,22 @@ def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Seq
         with open(tmp, "w", newline="") as fh:
             csv.writer(fh).writerows([header, *rows])
     atomic_write(path, write)
+
+
+def package_versions(*extra: str) -> dict[str, str]:
+    """Python and the versions of :data:`VERSIONED_PACKAGES` plus ``extra`` ("not installed" if absent)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in (*VERSIONED_PACKAGES, *extra):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def run_record(**fields: Any) -> dict:
+    """A run's record: time, command line, ``fields`` (options, counts, ...) and package versions."""
+    return {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv, **fields,
+            "versions": package_versions()}

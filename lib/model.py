@@ -25,10 +25,8 @@ never used: D always runs in training mode).
 """
 from __future__ import annotations
 
-import glob
 import os
 import random
-import re
 import time
 from contextlib import nullcontext
 from typing import Iterable
@@ -37,12 +35,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from lib.checkpoint import CheckpointError, atomic_save, load_checkpoint
+from lib.checkpoint import atomic_save
+from lib.fileio import package_versions
 from lib.health import NonFiniteLossError
 from lib.loss import discriminator_loss, generator_loss
 from lib.networks import NetD, NetG, weights_init
 
-__all__ = ["Ganomaly", "seed_everything", "find_last_checkpoint", "train", "load_resume", "package_versions"]
+__all__ = ["Ganomaly", "seed_everything", "train"]
 
 
 def seed_everything(seed: int) -> None:
@@ -129,35 +128,6 @@ class Ganomaly:
                     optimizer_g=self.optimizer_g.state_dict(), optimizer_d=self.optimizer_d.state_dict())
 
 
-def find_last_checkpoint(path: str) -> tuple[str, str]:
-    """The newest (netG_k.pth, netD_k.pth) pair in a weights folder, or the pair of a netG file."""
-    if os.path.isfile(path):
-        g = path
-        d = os.path.join(os.path.dirname(path), os.path.basename(path).replace("netG", "netD"))
-        if not os.path.isfile(d):
-            raise CheckpointError(f"--resume {path}: the matching discriminator file {d} is missing")
-        return g, d
-    epochs = sorted(int(m.group(1)) for f in glob.glob(os.path.join(path, "netG_*.pth"))
-                    if (m := re.search(r"netG_(\d+)\.pth$", f)) and os.path.isfile(os.path.join(path, f"netD_{m.group(1)}.pth")))
-    if not epochs:
-        raise CheckpointError(f"--resume: no netG_<epoch>.pth / netD_<epoch>.pth pair in {path}")
-    return os.path.join(path, f"netG_{epochs[-1]}.pth"), os.path.join(path, f"netD_{epochs[-1]}.pth")
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of what shapes the numbers of a run (saved in every checkpoint and run_info.json)."""
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = dict(python=platform.python_version(), torch=str(torch.__version__), numpy=np.__version__)
-    for name in ("torchvision", "pillow"):  # read from metadata: importing torchvision costs a second
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
 def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, batchsize: int, weights_dir: str,
           visualizer, health=None, bad_files=None, print_freq: int = 100, save_image_freq: int = 100,
           seed: int = -1, generator: torch.Generator | None = None, resume_state: dict | None = None,
@@ -236,20 +206,3 @@ def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, ba
         summary.update(epochs_run=summary["epochs_run"] + 1, last_checkpoint=g_path, images_per_s=seen / elapsed,
                        last_errors=means)
     return summary
-
-
-def load_resume(model: Ganomaly, g_path: str, d_path: str) -> dict:
-    """Restore weights and optimizer states; return ``{'epoch', 'total_steps', 'fixed_input'}``."""
-    g, d = load_checkpoint(g_path, model.device), load_checkpoint(d_path, model.device)
-    try:
-        model.netg.load_state_dict(g["state_dict"])
-        model.netd.load_state_dict(d["state_dict"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"--resume {g_path}: checkpoint does not fit the network options "
-                              f"({str(exc).splitlines()[-1].strip()})") from None
-    if "optimizer" in g and "optimizer" in d:
-        model.optimizer_g.load_state_dict(g["optimizer"])
-        model.optimizer_d.load_state_dict(d["optimizer"])
-    if "rng_state" in g:
-        torch.set_rng_state(g["rng_state"])
-    return dict(epoch=int(g["epoch"]), total_steps=int(g.get("total_steps", 0)), fixed_input=g.get("fixed_input"))

@@ -22,18 +22,14 @@ from __future__ import annotations
 import copy
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator, Sequence
-
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lib.data import build_transform, load_image
 from lib.fileio import write_json
 
-__all__ = ["PAPER_A_MIN", "PAPER_A_MAX", "PerSampleNorm", "Scorer", "iter_image_batches", "normalize_paper",
+__all__ = ["PAPER_A_MIN", "PAPER_A_MAX", "PerSampleNorm", "Scorer", "normalize_paper",
            "Calibration"]
 
 # paper_plot_0211.ipynb of Jin et al. 2024: A_norm = (A - 0.0007747652) / (0.93256927 - 0.0007747652)
@@ -96,38 +92,6 @@ class Scorer:
         latent_i, latent_o = latent_i.flatten(1), latent_o.flatten(1)  # (B, nz, 1, 1) -> (B, nz)
         a = torch.mean(torch.pow(latent_i - latent_o, 2), dim=1)
         return dict(A=a.double().cpu(), latent_i=latent_i.cpu(), latent_o=latent_o.cpu(), fake=fake)
-
-
-def _decode(chunk: Sequence[tuple[str, int]], transform, nc: int):
-    tensors, paths, labels, bad = [], [], [], []
-    for path, label in chunk:
-        try:
-            tensors.append(transform(load_image(path, nc)))
-            paths.append(path)
-            labels.append(label)
-        except Exception as exc:  # reported per file; the rest of the batch is scored
-            bad.append((path, f"{type(exc).__name__}: {exc}".splitlines()[0]))
-    x = torch.stack(tensors) if tensors else None
-    return x, labels, paths, bad
-
-
-def iter_image_batches(samples: Sequence[tuple[str, int]], isize: int, nc: int, batchsize: int
-                       ) -> Iterator[tuple[torch.Tensor | None, list[int], list[str], list[tuple[str, str]]]]:
-    """Decode images in a background thread while the previous batch is scored.
-
-    Yields ``(x (B, nc, isize, isize) or None, labels, paths, bad)`` (the
-    order of the training loader's batches) where
-    ``bad`` lists ``(path, reason)`` for files that could not be read.
-    """
-    transform = build_transform(isize, nc)
-    chunks = [samples[i:i + batchsize] for i in range(0, len(samples), batchsize)]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_decode, chunks[0], transform, nc) if chunks else None
-        for i in range(len(chunks)):
-            result = pending.result()
-            if i + 1 < len(chunks):
-                pending = pool.submit(_decode, chunks[i + 1], transform, nc)
-            yield result
 
 
 class Calibration:

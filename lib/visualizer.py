@@ -29,7 +29,7 @@ class Visualizer:
     ----------
     run_dir : ``<outf>/<name>``.
     sinks : objects with ``scalars(x, values, title)``, ``images(dict)``,
-        ``text(msg)``, ``close()`` (see ``lib/live.py``); never allowed to stop training.
+        ``text(msg)``, ``close()`` (see ``lib/live/``); never allowed to stop training.
     name : run name, used in plot titles.
     """
 

@@ -29,7 +29,7 @@ from PIL import Image
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lib.download import RateLimiter, _retry_after, check_jpeg  # noqa: E402
+from lib.sdss.http import RateLimiter, _retry_after, check_jpeg  # noqa: E402
 from SDSS_cutouts import download_cutouts  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "SDSS_cutouts", "download_cutouts.py")
@@ -372,7 +372,7 @@ def test_disk_full_stops_cleanly_and_resumes(server, tmp_path, monkeypatch, caps
     """A write error (ENOSPC injected at the file write; a real full disk needs root to stage) stops the run."""
     import errno
 
-    import lib.download as dl
+    import lib.sdss.download as dl
     real_save, calls = dl._save, []
 
     def save_until_full(outdir, galcount, body):

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 import make_galaxies
-from lib import galaxies, imaging
+from lib import galaxies
+from lib.galaxies import imaging
 
 
 def digest(folder):

@@ -10,7 +10,7 @@ import pytest
 from astropy.modeling import fitting, models
 from PIL import Image
 
-from lib import imaging
+from lib.galaxies import imaging
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PIX = imaging.SDSS_PIXEL_SCALE

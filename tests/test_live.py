@@ -1,4 +1,4 @@
-"""lib/live.py without a visdom server: unreachable, hung and wrong servers, the queue, TensorBoard files.
+"""lib/live/ without a visdom server: unreachable, hung and wrong servers, the queue, TensorBoard files.
 
 The tests against a real visdom server (and the browser test) are in
 tests/test_visdom_server.py.
@@ -170,7 +170,7 @@ def test_scalars_keep_finite_values_and_whole_history_for_redraws():
     assert sink._images["reals"].shape == (2, 3, 4, 4)
 
 
-class _Blocking(live._ThreadedSink):
+class _Blocking(live.ThreadedSink):
     def __init__(self, gate, maxlen):
         self.gate, self.done = gate, []
         super().__init__("blocking", maxlen=maxlen, close_timeout=0.3)
@@ -196,7 +196,7 @@ def test_queue_drops_the_oldest_and_close_is_bounded_when_the_worker_is_stuck():
 
 def test_minmax_is_the_original_display_normalisation():
     x = np.array([[-0.5, 0.5], [1.5, 0.0]])
-    np.testing.assert_allclose(live._minmax(x), (x + 0.5) / (2.0 + 1e-5))
+    np.testing.assert_allclose(live.minmax(x), (x + 0.5) / (2.0 + 1e-5))
 
 
 def test_tensorboard_sink_writes_scalars_images_and_text(tmp_path):

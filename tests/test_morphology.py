@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 import morphology
-from lib import morphology as M
+from lib.rating import morphology as M
 
 statmorph = pytest.importorskip("statmorph", reason="statmorph not installed (pip install statmorph photutils)")
 pytest.importorskip("photutils", reason="photutils not installed (pip install statmorph photutils)")

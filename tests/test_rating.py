@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 import rate
-from lib import morphology as M
+from lib.rating import morphology as M
 from lib import rating as R
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,14 +88,14 @@ def test_bootstrap_reproducible_with_seed_and_sensitive_to_it():
     assert a["mean_hi"] - a["mean_lo"] == pytest.approx(2 * 1.96 * se, rel=0.25)
 
 
-def test_weighted_median_equals_numpy_median_of_expanded_sample():
+def testweighted_median_equals_numpy_median_of_expanded_sample():
     rng = np.random.default_rng(4)
     for _ in range(50):
         x = np.sort(rng.normal(size=rng.integers(1, 9)))
         w = rng.integers(0, 4, x.size)
         if w.sum() == 0:
             continue
-        assert R._weighted_median(x, w) == pytest.approx(np.median(np.repeat(x, w)))
+        assert R.weighted_median(x, w) == pytest.approx(np.median(np.repeat(x, w)))
 
 
 def test_group_resampling_widens_intervals_for_clustered_data():

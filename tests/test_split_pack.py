@@ -16,8 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from lib.data import build_transform, load_image  # noqa: E402
-from lib.packed import PackedImages, PackError, is_packed  # noqa: E402
-from lib.split import plan_split  # noqa: E402
+from lib.data import PackedImages, PackError, is_packed  # noqa: E402
+from lib.sdss import plan_split  # noqa: E402
 from SDSS_cutouts import pack, split_train_test  # noqa: E402
 
 N_GOOD = 31

@@ -104,12 +104,12 @@ def test_packed_dataset_trains_and_scores_like_the_folder(sdss_dataset, tmp_path
     import csv
 
     import test as test_script
-    from lib.packed import pack_folder
+    from lib.sdss import pack_folder
     packed = tmp_path / "packed"
     for split in ("train", "test"):
         pack_folder(str(sdss_dataset / split), str(packed / split), isize=32, nc=3, workers=1)
     from lib.data import ImageList, find_samples
-    from lib.packed import PackedImages
+    from lib.data import PackedImages
     folder, pk = ImageList(find_samples(str(sdss_dataset / "train"))[0], 32), PackedImages(str(packed / "train"))
     assert len(pk) == 16 and all(torch.equal(folder[i][0], pk[i][0]) for i in range(16))  # identical tensors
     b = tmp_path / "b"

@@ -1,9 +1,7 @@
-"""The visdom sink of the live training display (see lib/live.py for the overview).
+"""The visdom sink of the live training display (see lib/live/__init__.py for the overview).
 
 :class:`VisdomSink` streams scalars, image grids and health messages to a
 visdom server from its own thread; with no server it warns once and retries.
-Split out of ``lib/live.py``, which re-exports :class:`VisdomSink` and the
-window-id helpers below.
 
 Visdom windows (ids inside the run's environment)
 -------------------------------------------------
@@ -36,7 +34,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lib.live_base import _minmax, _ThreadedSink, _to_numpy_images, _warn
+from lib.live.base import ThreadedSink, minmax, to_numpy_images, warn_live
 
 #: titles of the image windows the original showed (win 1, 2, 3)
 IMAGE_TITLES = {"reals": "Reals", "fakes": "Fakes (reconstructions)",
@@ -126,7 +124,7 @@ class _QuietVisdomLog(logging.Filter):
         return not any(n in str(record.msg) for n in self.NOISE)
 
 
-class VisdomSink(_ThreadedSink):
+class VisdomSink(ThreadedSink):
     """Stream scalars, image grids and health messages to a visdom server.
 
     If no server answers, one :class:`LiveSinkWarning` says why and the
@@ -201,7 +199,7 @@ class VisdomSink(_ThreadedSink):
     def images(self, images: dict[str, torch.Tensor]) -> None:
         try:
             for name, tensor in images.items():
-                arr = _to_numpy_images(tensor)
+                arr = to_numpy_images(tensor)
                 with self._lock:
                     self._images[name] = arr
                 self._submit(lambda n=name: self._draw_image(n), key=("image", name))
@@ -219,7 +217,7 @@ class VisdomSink(_ThreadedSink):
     # -- worker thread -------------------------------------------------------
     def _note(self, message: str) -> None:
         self.warnings.append(message)
-        _warn(message)
+        warn_live(message)
 
     def _connect_task(self) -> None:
         self._client_or_none()
@@ -241,7 +239,7 @@ class VisdomSink(_ThreadedSink):
             self._down(str(exc))
             return None
         if self._warned_down:
-            _warn(f"visdom: connected to {self.url} (environment {self.env!r}); "
+            warn_live(f"visdom: connected to {self.url} (environment {self.env!r}); "
                   f"redrawing the history")
         self._client = client
         self._ever_connected = True
@@ -314,7 +312,7 @@ class VisdomSink(_ThreadedSink):
     def _draw_image(self, name: str) -> None:
         with self._lock:
             arr = self._images[name]
-        grid = _minmax(arr)
+        grid = minmax(arr)
         # size the window to the grid (8 per row, 2 px padding) so no tile is cut off
         cols = min(8, arr.shape[0])
         rows = -(-arr.shape[0] // 8)

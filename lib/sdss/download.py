@@ -25,8 +25,7 @@ Modules
 -------
 This module reads the catalogue and runs the download: the status database,
 the output folder and the thread pool.  What happens to one galaxy (request
-settings, rate limit, retries, JPEG validation) is in ``lib/download_http.py``;
-its public names and ``_retry_after`` are re-exported here.
+settings, rate limit, retries, JPEG validation) is in ``http.py``.
 """
 from __future__ import annotations
 
@@ -42,14 +41,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-# DEFAULT_BASE_URL, RateLimiter, Settings, check_jpeg (and _retry_after, for the tests) are re-exported:
-# lib.download is the downloader's public entry point
-from lib.download_http import (DEFAULT_BASE_URL, Outcome, RateLimiter, Settings, Worker,  # noqa: F401
-                               _retry_after, check_jpeg)
-from lib.sdss_catalog import atomic_write, valid_coordinates
+from lib.fileio import atomic_write
+from lib.sdss.catalog import valid_coordinates
+from lib.sdss.http import Outcome, RateLimiter, Settings, Worker, check_jpeg
 
-__all__ = ["DEFAULT_BASE_URL", "DownloadError", "Settings", "RateLimiter", "check_jpeg", "load_targets",
-           "StatusDB", "download_all", "Summary"]
+__all__ = ["DownloadError", "load_targets", "StatusDB", "download_all", "Summary"]
 
 STATUS_DB = "download_status.sqlite"
 
@@ -288,7 +284,7 @@ def download_all(targets: pd.DataFrame, bad: pd.DataFrame, outdir: str, settings
 def _run_pool(todo, db, outdir, settings, summary, progress, *, initial, total, tqdm, log) -> str:
     """Feed the thread pool with at most 2 x workers galaxies in flight; record outcomes in batches."""
     stop = threading.Event()
-    # _save is looked up here, at run time, so that tests can replace lib.download._save
+    # _save is looked up here, at run time, so that tests can replace lib.sdss.download._save
     worker = Worker(settings, outdir, RateLimiter(settings.rate), stop, _save)
     bar = tqdm(total=total, initial=initial, unit="img", disable=not progress, dynamic_ncols=True,
                mininterval=0.5, smoothing=0.05, desc="cutouts")

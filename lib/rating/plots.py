@@ -20,7 +20,7 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 from scipy import ndimage
 
-from lib.rating import PAPER_OVERLAP_BINS, overlap
+from lib.rating.stats import PAPER_OVERLAP_BINS, overlap
 
 REFERENCE_COLOUR = "#2ca02c"
 SUITE_COLOURS = ["#1f77b4", "#ff7f0e", "#7f7f7f", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
@@ -263,7 +263,7 @@ def figure_morphology_trends(trends: Mapping[str, pd.DataFrame], params: Sequenc
     Parameters
     ----------
     trends : mapping of str to DataFrame
-        Per sample, the output of :func:`lib.morphology.binned_trends`
+        Per sample, the output of :func:`lib.rating.morphology.binned_trends`
         (columns ``mass, <p>_median, <p>_q16, <p>_q84, mean_score``).
     params : sequence of str
         Up to nine parameters, drawn in a 3x3 grid (column-major, as the paper).

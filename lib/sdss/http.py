@@ -8,9 +8,7 @@ and jitter (``Retry-After`` on 429/503 pauses every worker through the shared
 :class:`RateLimiter`), and hands a body that :func:`check_jpeg` accepts to
 the ``save`` function it was given.
 
-Split out of ``lib/download.py`` (the resumable download run), which
-re-exports the public names here (``from lib.download import Settings``
-works).
+The resumable download run (status database, thread pool) is ``download.py``.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Population configs: the parameters, knobs and presets of lib/galaxies.py, and their checks.
+"""Population configs: the parameters, knobs and presets of population.py, and their checks.
 
 A population is a config ``{"name", "description", "knobs": {knob: 1..3}, "params": {...}}``:
 the ``observed`` parameters (:class:`Params` defaults: an SDSS-like population) plus
@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
-from lib import imaging
+from lib.galaxies import imaging
 
 class ConfigError(ValueError):
     """An invalid population config; the message is one line naming the field."""

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lib import rating as R
-from lib.fileio import atomic_write, atomic_write_text
-from lib import rating_plots as P
+from lib.fileio import atomic_write, atomic_write_text, package_versions
+from lib.rating import inputs as I
+from lib.rating import plots as P
+from lib.rating import table as T
 
 #: Columns shown in rating.md (the CSV has them all).
 MD_COLUMNS = ["suite", "mass_bin", "n_images", "n_groups", "mean", "median", "overlap", "overlap_ceiling",
@@ -30,18 +30,18 @@ def parse_named(spec: str) -> tuple[str, Path]:
     else:
         name, path = Path(spec).stem, spec
     if not name or not path:
-        raise R.RatingError(f"expected NAME=CSV, got {spec!r}")
+        raise I.RatingError(f"expected NAME=CSV, got {spec!r}")
     return name, Path(path)
 
 
 def read_scores(path: Path, name: str) -> pd.DataFrame:
     """Read one score CSV, turning every reading problem into a one-line :class:`RatingError`."""
     if not path.is_file():
-        raise R.RatingError(f"{name}: no such file {str(path)!r}")
+        raise I.RatingError(f"{name}: no such file {str(path)!r}")
     try:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise R.RatingError(f"{name}: cannot read {str(path)!r} as CSV ({str(exc).splitlines()[0]})") from None
+        raise I.RatingError(f"{name}: cannot read {str(path)!r} as CSV ({str(exc).splitlines()[0]})") from None
     return df
 
 
@@ -66,13 +66,6 @@ def to_markdown(table: pd.DataFrame) -> str:
                 cells.append(_fmt(row[c]).replace("|", "/"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _versions() -> dict:
-    import matplotlib
-    import scipy
-    return {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
-            "scipy": scipy.__version__, "matplotlib": matplotlib.__version__}
 
 
 def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, score_col: str = "ascore",
@@ -106,19 +99,19 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
         Any bad input, before anything is written.
     """
     if not suites:
-        raise R.RatingError("give at least one --suite NAME=CSV")
+        raise I.RatingError("give at least one --suite NAME=CSV")
     if n_boot < 0:
-        raise R.RatingError(f"--n-boot must be >= 0, got {n_boot}")
+        raise I.RatingError(f"--n-boot must be >= 0, got {n_boot}")
     ref_name, ref_path = parse_named(reference)
     named = [parse_named(s) for s in suites]
     names = [n for n, _ in named]
     dupes = sorted({n for n in names if names.count(n) > 1} | ({ref_name} & set(names)))
     if dupes:
-        raise R.RatingError(f"duplicate names: {', '.join(dupes)}")
+        raise I.RatingError(f"duplicate names: {', '.join(dupes)}")
     ref_df = read_scores(ref_path, ref_name)
     suite_dfs = {n: read_scores(p, n) for n, p in named}
-    edges = list(mass_bins) if mass_bins else list(R.PAPER_MASS_EDGES)
-    table = R.rate(ref_df, suite_dfs, reference_name=ref_name, score_col=score_col, mass_col=mass_col,
+    edges = list(mass_bins) if mass_bins else list(I.PAPER_MASS_EDGES)
+    table = T.rate(ref_df, suite_dfs, reference_name=ref_name, score_col=score_col, mass_col=mass_col,
                    mass_scale=mass_scale, group_col=group_col, mass_edges=edges, n_boot=n_boot, seed=seed)
 
     out = Path(out)
@@ -127,7 +120,7 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
     atomic_write_text(out / "rating.md", to_markdown(table))
     record = {"reference": reference, "suites": list(suites), "score_col": score_col, "mass_col": mass_col,
               "mass_scale": mass_scale, "group_col": group_col, "mass_bins": edges if mass_col else None,
-              "n_boot": n_boot, "seed": seed, "overlap_bins": "linspace(0, 0.1, 100)", "versions": _versions()}
+              "n_boot": n_boot, "seed": seed, "overlap_bins": "linspace(0, 0.1, 100)", "versions": package_versions()}
     atomic_write_text(out / "rating_run.json", json.dumps(record, indent=1) + "\n")
     if figures:
         _figures(table, ref_name, ref_df, suite_dfs, out, score_col, mass_col, mass_scale, group_col, edges)
@@ -144,21 +137,21 @@ def _figures(table: pd.DataFrame, ref_name: str, ref_df: pd.DataFrame, suite_dfs
     P.figure_ranking(table, out / "ranking.png")
     if not mass_col:
         return
-    ref_m = R.to_log_mass(ref_df[mass_col].to_numpy(dtype=float), mass_scale)
-    ref_b = R.assign_mass_bins(ref_m, edges)
+    ref_m = I.to_log_mass(ref_df[mass_col].to_numpy(dtype=float), mass_scale)
+    ref_b = I.assign_mass_bins(ref_m, edges)
     per_bin = []
-    labels = R.mass_bin_labels(edges)
-    suite_m = {n: R.to_log_mass(d[mass_col].to_numpy(dtype=float), mass_scale) for n, d in suite_dfs.items()}
+    labels = I.mass_bin_labels(edges)
+    suite_m = {n: I.to_log_mass(d[mass_col].to_numpy(dtype=float), mass_scale) for n, d in suite_dfs.items()}
     for i, lab in enumerate(labels):
         per_bin.append((lab, ref_s[ref_b == i],
-                        {n: suite_s[n][R.assign_mass_bins(suite_m[n], edges) == i] for n in suite_dfs}))
+                        {n: suite_s[n][I.assign_mass_bins(suite_m[n], edges) == i] for n in suite_dfs}))
     P.figure_histograms_massbins(per_bin, out / "score_hist_massbins.png", reference_name=ref_name)
     points = {}
     for n, d in suite_dfs.items():
         frame = pd.DataFrame({"score": suite_s[n], "mass": suite_m[n]})
         if group_col and group_col in d.columns:
             frame["group"] = d[group_col].astype(str).to_numpy()
-            points[n] = R.group_stats(frame, "score", "group", "mass")
+            points[n] = I.group_stats(frame, "score", "group", "mass")
         else:
             points[n] = frame
     P.figure_score_vs_mass(ref_m, ref_s, points, out / "score_vs_mass.png", reference_name=ref_name,

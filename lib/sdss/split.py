@@ -25,7 +25,7 @@ import pandas as pd
 from PIL import Image
 
 from lib.data import IMG_EXTENSIONS
-from lib.sdss_catalog import atomic_write
+from lib.fileio import atomic_write
 
 __all__ = ["SplitError", "scan_jpegs", "plan_split", "link_split", "build_manifest", "SplitCounts"]
 

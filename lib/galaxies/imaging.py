@@ -6,7 +6,7 @@ field of view) and it reproduces what the SkyServer ``getjpeg`` service would
 return for that galaxy::
 
     import numpy as np
-    from lib import imaging
+    from lib.galaxies import imaging
     rng = np.random.default_rng(0)
     rgb = imaging.observe({"g": g, "r": r, "i": i}, pixel_scale_arcsec=0.1, rng=rng)
     imaging.save_jpeg(rgb, "mock.jpg")          # 64x64, i,r,g -> R,G,B, JPEG q75

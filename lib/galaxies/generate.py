@@ -1,4 +1,4 @@
-"""Writing a synthetic population (lib/galaxies.py) to disk as an ImageFolder set.
+"""Writing a synthetic population (population.py) to disk as an ImageFolder set.
 
 :func:`generate` renders ``n`` cutouts (optionally in worker processes) into
 ``out/<class_dir>/<name>_<index:06d>.jpg`` with ``metadata.csv`` (one row per image) and
@@ -13,12 +13,11 @@ import json
 import os
 from typing import Mapping
 
-import galsim
 import numpy as np
 
-from lib import imaging
-from lib.fileio import atomic_write_text
-from lib.galaxies_config import ConfigError, resolve
+from lib.fileio import atomic_write_text, package_versions
+from lib.galaxies import imaging, population
+from lib.galaxies.config import ConfigError, resolve
 
 METADATA = "metadata.csv"
 RUN_INFO = "generation.json"
@@ -41,11 +40,6 @@ def _valid_jpeg(path: str) -> bool:
 
 def _work(args: tuple) -> tuple[list[dict], list[dict], int]:
     """Render (or, for existing valid files, only describe) a chunk of indices."""
-    # Imported here, not at the top: lib.galaxies re-exports this module's names, so a
-    # top-level import would be a cycle.  Going through the module also keeps a
-    # monkeypatched galaxies.make_image effective.
-    from lib import galaxies
-
     params, seed, indices, out_dir, rel_fmt = args
     rows, failures, made = [], [], 0
     for idx in indices:
@@ -53,7 +47,7 @@ def _work(args: tuple) -> tuple[list[dict], list[dict], int]:
         path = os.path.join(out_dir, rel)
         try:
             done = _valid_jpeg(path)
-            rgb, row = galaxies.make_image(params, seed, idx, render=not done)
+            rgb, row = population.make_image(params, seed, idx, render=not done)
             if not done:
                 imaging.save_jpeg(rgb, path)
                 made += 1
@@ -61,14 +55,6 @@ def _work(args: tuple) -> tuple[list[dict], list[dict], int]:
         except Exception as exc:  # noqa: BLE001 - record and go on with the next image
             failures.append({"index": idx, "file": rel, "error": f"{type(exc).__name__}: {exc}"})
     return rows, failures, made
-
-
-def _versions() -> dict:
-    import platform
-    import PIL
-    import astropy
-    return {"python": platform.python_version(), "numpy": np.__version__, "galsim": galsim.__version__,
-            "astropy": astropy.__version__, "pillow": PIL.__version__}
 
 
 def generate(spec: str | Mapping | None, n: int, seed: int, out_dir: str | os.PathLike,
@@ -118,7 +104,7 @@ def generate(spec: str | Mapping | None, n: int, seed: int, out_dir: str | os.Pa
         if leftover.startswith(".") and leftover.endswith(".part"):
             os.unlink(os.path.join(target, leftover))
     atomic_write_text(info_path, json.dumps({**record, "n": int(n), "params": params.__dict__,
-                                              "versions": _versions()}, indent=1))
+                                              "versions": package_versions()}, indent=1))
     prefix = f"{cfg['name']}_"
     existing = {int(f[len(prefix):-4]) for f in os.listdir(target)
                 if f.startswith(prefix) and f.endswith(".jpg") and f[len(prefix):-4].isdigit()}

@@ -1,4 +1,4 @@
-"""Synthetic galaxy populations seen by the SDSS imaging model (lib/imaging.py).
+"""Synthetic galaxy populations seen by the SDSS imaging model (lib/galaxies/imaging.py).
 
 A population is a config: the ``observed`` parameters (an SDSS-like, r < 17.77
 flux-limited sample of bulge + disc galaxies, 9 <= log M*/Msun <= 12, 0.02 <= z <= 0.25)
@@ -11,9 +11,9 @@ stars, conditions, noise), so a resumed run gives identical images, and a suite 
 same seed shows the *same* galaxies as ``observed`` with only its knob changed.
 
 This module is the population model (drawing galaxies, neighbours and stars, and
-:func:`make_image`); configs, knobs and presets are in lib/galaxies_config.py and writing a
-population to disk (:func:`generate`) in lib/galaxies_io.py.  Their public names are
-re-exported here, so ``from lib import galaxies`` is the one import callers need.
+:func:`make_image`); configs, knobs and presets are in config.py and writing a population
+to disk (:func:`generate`) in generate.py.  ``from lib import galaxies`` (the package
+facade) is the one import callers need.
 
 Distributions (all in :func:`draw_galaxy`, with their sources):
 * mass: double Schechter stellar mass function (Baldry et al. 2012, z < 0.06);
@@ -42,14 +42,12 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import fields  # noqa: F401 - re-exported: make_galaxies.py lists fields(galaxies.Params)
 
 import galsim
 import numpy as np
 
-from lib import imaging
-from lib.galaxies_config import (  # noqa: F401 - re-exported: lib.galaxies is the public interface
-    CONFIG_KEYS, KNOB_DOC, KNOBS, RANKED_KNOBS, ConfigError, Params, load_config, presets, resolve, validate_config)
+from lib.galaxies import imaging
+from lib.galaxies.config import Params
 
 R_LIMIT = 17.77
 FAINT_LIMIT = 24.0  # faint neighbours make the lumpy background of real cutouts
@@ -276,9 +274,3 @@ def make_image(params: Params, seed: int, index: int, render: bool = True) -> tu
                seeing=cond.seeing * params.psf_scale, sky_mag_r=cond.sky_mag_r, camcol=cond.camcol,
                noise_scale=params.noise_scale, ebv=ebv, logmstar_population=gal["logmstar"])
     return rgb, row
-
-
-# Writing a population to disk (generate) lives in lib/galaxies_io.py; re-exported here so
-# callers keep one import.  galaxies_io imports this module only inside its worker function,
-# so there is no import cycle.
-from lib.galaxies_io import METADATA, RUN_INFO, default_class_dir, generate  # noqa: E402, F401

@@ -12,35 +12,19 @@ ApJS 210, 3.
 """
 from __future__ import annotations
 
-import os
-import platform
-import sys
-import time
 
 import numpy as np
 import pandas as pd
 from astropy.io import ascii as astropy_ascii
 from astropy.table import Table
 
-from lib.fileio import atomic_write  # noqa: F401 - re-exported for the SDSS_cutouts scripts
-
-__all__ = ["atomic_write", "run_record", "CatalogError", "read_cast", "read_mstar", "join_catalogues",
+__all__ = ["CatalogError", "read_cast", "read_mstar", "join_catalogues",
            "valid_coordinates", "build_sample", "CAST_COLUMNS"]
 
 # Columns taken from CAST; galcount, ra, dec and z are required, the others kept when present
 CAST_COLUMNS = ("galcount", "objid", "ra", "dec", "z", "run", "rerun", "camCol", "field")
 REQUIRED_CAST = ("galcount", "ra", "dec", "z")
 MISSING_MASS = -999.0  # the .dat files' missing-value marker
-
-
-def run_record(**fields) -> dict:
-    """Options/counts of a data-preparation run plus the versions of the packages that shape the data."""
-    import astropy
-    import PIL
-    versions = {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
-                "astropy": astropy.__version__, "pillow": PIL.__version__}
-    return {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv, **fields,
-            "versions": versions}
 
 
 class CatalogError(ValueError):

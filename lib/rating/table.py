@@ -14,10 +14,9 @@ Modules
 -------
 This module builds the rating table (:func:`rate`, :func:`rate_row`,
 :func:`rate_suites`) and holds the paper's published numbers.  The statistics
-(overlap, bootstrap, KS, ...) are in ``lib/rating_stats.py``; validation of
-scores and masses, mass bins and galaxy groups are in ``lib/rating_inputs.py``.
-Every public name of both is re-exported here, so ``from lib.rating import
-overlap, RatingError`` keeps working.
+(overlap, bootstrap, KS, ...) are in ``stats.py``; validation of scores and
+masses, mass bins and galaxy groups in ``inputs.py``.  ``from lib.rating import
+...`` (the package facade) reaches all of them.
 
 Conventions
 -----------
@@ -33,12 +32,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-# re-exported: lib.rating is the public entry point of the rating
-from lib.rating_inputs import (PAPER_MASS_EDGES, RatingError, assign_mass_bins, bin_counts,  # noqa: F401
-                               check_scores, extract_table, finalize_bins, galaxy_and_orientation,
-                               group_stats, mass_bin_labels, to_log_mass)
-from lib.rating_stats import (FULL_OVERLAP_NBINS, PAPER_OVERLAP_BINS, _weighted_median,  # noqa: F401
-                              bootstrap, frac_above, full_bins, overlap, overlap_full, two_sample)
+from lib.rating.inputs import (PAPER_MASS_EDGES, RatingError, assign_mass_bins, extract_table, finalize_bins,
+                               mass_bin_labels)
+from lib.rating.stats import PAPER_OVERLAP_BINS, bootstrap, frac_above, overlap, overlap_full, two_sample
 
 #: Column order of the rating table.
 RATING_COLUMNS = [

@@ -156,7 +156,7 @@ def _stable_seed(seed: int, *keys: str) -> np.random.Generator:
     return np.random.default_rng([int(seed)] + [zlib.crc32(k.encode()) for k in keys])
 
 
-def _weighted_median(x_sorted: np.ndarray, w_sorted: np.ndarray) -> float:
+def weighted_median(x_sorted: np.ndarray, w_sorted: np.ndarray) -> float:
     """Median of the sample where ``x_sorted[i]`` appears ``w_sorted[i]`` times (integer weights).
 
     Equals ``np.median`` of the expanded sample (mean of the two middle values
@@ -240,7 +240,7 @@ def bootstrap(suite: np.ndarray, reference: np.ndarray, groups: np.ndarray | Non
             means[i] = medians[i] = overlaps[i] = np.nan
             continue
         means[i] = np.dot(w, suite) / total
-        medians[i] = _weighted_median(xs, w_g[g_sorted])
+        medians[i] = weighted_median(xs, w_g[g_sorted])
         # same-size draw from the reference: the overlap a suite identical to the
         # reference would get at this sample size
         b_c = b_r[rng.integers(0, reference.size, suite.size)]

@@ -1,14 +1,13 @@
-"""The live-display interface and its background worker (the base of lib/live.py's sinks).
+"""The live-display interface and its background worker (the base of every sink in lib/live/).
 
-:class:`LiveSink` is what the training loop talks to; :class:`_ThreadedSink`
+:class:`LiveSink` is what the training loop talks to; :class:`ThreadedSink`
 runs a sink's work (HTTP calls, PNG encoding, event-file writes) on one daemon
 thread fed by a bounded queue that drops the oldest item when it overflows.
 Problems become one :class:`LiveSinkWarning` and training goes on.  Also here:
-the image helpers every sink uses (:func:`_to_numpy_images`, :func:`_minmax`).
+the image helpers every sink uses (:func:`to_numpy_images`, :func:`minmax`).
 
-Split out of ``lib/live.py`` so that the visdom sink (``lib/live_visdom.py``)
-and the TensorBoard sink (``lib/live.py``) share it without importing each
-other; ``lib/live.py`` re-exports the names other code uses.
+The visdom sink (``visdom_sink.py``) and the TensorBoard sink (``tensorboard_sink.py``)
+share it without importing each other.
 """
 from __future__ import annotations
 
@@ -28,15 +27,15 @@ class LiveSinkWarning(UserWarning):
     """A live display could not do its job; training goes on."""
 
 
-def _warn(message: str) -> None:
+def warn_live(message: str) -> None:
     # Most of these come from the sink's own thread, where no caller line would
     # help; line 0 keeps Python from printing a source line under the message.
     # No registry: the sinks decide themselves what to say only once.  Reported as
-    # lib/live.py (module lib.live), the public module, whichever sink file warns.
-    warnings.warn_explicit(message, LiveSinkWarning, "lib/live.py", 0, module="lib.live")
+    # lib/live (module lib.live), the public package, whichever sink file warns.
+    warnings.warn_explicit(message, LiveSinkWarning, "lib/live", 0, module="lib.live")
 
 
-def _to_numpy_images(tensor: torch.Tensor) -> np.ndarray:
+def to_numpy_images(tensor: torch.Tensor) -> np.ndarray:
     """Detached CPU float copy of a (B, C, H, W) batch, at most MAX_IMAGES tiles and 3 channels."""
     t = tensor.detach()[:MAX_IMAGES]
     if t.dim() == 3:  # a single (C, H, W) image
@@ -48,7 +47,7 @@ def _to_numpy_images(tensor: torch.Tensor) -> np.ndarray:
     return t.to("cpu", torch.float32, copy=True).numpy()
 
 
-def _minmax(batch: np.ndarray) -> np.ndarray:
+def minmax(batch: np.ndarray) -> np.ndarray:
     """Scale a batch to [0, 1) with one min-max over the whole batch, as the original display did."""
     lo, hi = float(batch.min()), float(batch.max())
     return (batch - lo) / (hi - lo + 1e-5)
@@ -73,7 +72,7 @@ class LiveSink:
         """Flush (bounded wait) and stop."""
 
 
-class _ThreadedSink(LiveSink):
+class ThreadedSink(LiveSink):
     """A sink whose work runs on one daemon thread fed by a bounded queue.
 
     Tasks submitted under a key replace a pending task with the same key (a
@@ -142,7 +141,7 @@ class _ThreadedSink(LiveSink):
         message = f"{type(self).__name__}: {type(exc).__name__}: {exc}"
         if message not in self._failures:  # a bug repeated every iteration: say it once
             self._failures.add(message)
-            _warn(message)
+            warn_live(message)
 
     def _shutdown(self) -> None:
         """Runs on the worker thread once the queue has drained at close."""
@@ -160,5 +159,5 @@ class _ThreadedSink(LiveSink):
 
     def _close_timed_out(self) -> None:
         """close() gave up waiting; the daemon thread is left to finish or die with the process."""
-        _warn(f"{type(self).__name__}: still busy {self._close_timeout:g} s after close(); "
+        warn_live(f"{type(self).__name__}: still busy {self._close_timeout:g} s after close(); "
               f"{len(self._pending)} update(s) not written")
