@@ -11,7 +11,7 @@ Exit status: 0 when every row is saved or permanently failed; 1 when some
 rows are left to retry (server trouble) or the run was stopped (re-run);
 2 for bad input.
 
-    python SDSS_cutouts/download_cutouts.py --catalog SDSS_cutouts/catalog.csv --outdir cutouts
+    python SDSS_cutouts/download_cutouts.py --catalog SDSS_cutouts/catalog.csv --out cutouts
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ from lib.sdss import DEFAULT_BASE_URL, DownloadError, Settings, download_all, lo
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--catalog", required=True, help="CSV with columns galcount, ra, dec (deg)")
-    p.add_argument("--outdir", required=True, help="folder for <galcount>.jpg and the status files")
+    p.add_argument("--out", "--outdir", dest="outdir", required=True,
+                   help="folder for <galcount>.jpg and the status files (--outdir: old spelling)")
     p.add_argument("--base-url", default=DEFAULT_BASE_URL, help="ImgCutout getjpeg endpoint (default: DR17)")
     p.add_argument("--scale", type=float, default=0.396127, help="arcsec per pixel (0.396127 = native SDSS)")
     p.add_argument("--width", type=int, default=64, help="pixels, 64..2048 (the service clamps other values)")

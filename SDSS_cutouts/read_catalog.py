@@ -1,7 +1,7 @@
 """Build the paper's SDSS sample from the Meert et al. UPenn PhotDec catalogue.
 
 Reads ``UPenn_PhotDec_CAST.fits`` and ``UPenn_PhotDec_Mstar_mlMendel14.dat``,
-joins them on galcount and keeps log M* >= 9. Writes into ``--outdir``:
+joins them on galcount and keeps log M* >= 9. Writes into ``--out``:
 
 - ``catalog.csv``: galcount, orig_index, objid, ra, dec (deg, float64), z,
   run, rerun, camCol, field, logmstar (log10 Msun), one row per galaxy;
@@ -12,7 +12,7 @@ joins them on galcount and keeps log M* >= 9. Writes into ``--outdir``:
 Expected counts for the real files: 670,722 rows -> 643,663 with log M* >= 9.
 
     python SDSS_cutouts/read_catalog.py --cast UPenn_PhotDec_CAST.fits \\
-        --mstar UPenn_PhotDec_Mstar_mlMendel14.dat --outdir SDSS_cutouts
+        --mstar UPenn_PhotDec_Mstar_mlMendel14.dat --out SDSS_cutouts
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cast", required=True, help="UPenn_PhotDec_CAST.fits (galcount, ra, dec, z, ...)")
     p.add_argument("--mstar", required=True, help="UPenn_PhotDec_Mstar_mlMendel14.dat (no header, 10 columns)")
-    p.add_argument("--outdir", default="SDSS_cutouts", help="where catalog.csv, coord.npy and the counts go")
+    p.add_argument("--out", "--outdir", dest="outdir", default="SDSS_cutouts",
+                   help="where catalog.csv, coord.npy and the counts go (--outdir: old spelling)")
     p.add_argument("--min-logmstar", type=float, default=9.0,
                    help="keep galaxies with log10(M*/Msun) >= this (paper: 9)")
     p.add_argument("--mass-column", type=int, default=4,
