@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 VISDOM_PORT ?= 8097
 
-.PHONY: venv demo test paper-weights visdom visdom-static bench clean-demo
+.PHONY: venv demo test paper-weights visdom visdom-static bench notebooks lab clean-demo
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,17 @@ visdom: visdom-static
 paper-weights: venv
 	$(PY) get_paper_weights.py
 
+# re-runs the benchmark scripts and rewrites docs/benchmarks.md from their output;
+# BENCH="ladder demo" picks others (python tools/bench_report.py --list)
+BENCH ?=
 bench: venv
-	$(PY) benchmarks/bench_train.py
-	$(PY) benchmarks/bench_score.py
-	$(PY) benchmarks/bench_data.py
+	$(PY) tools/bench_report.py $(BENCH)
+
+# executes the three notebooks headless with a real kernel, outputs saved in place
+NOTEBOOKS := test.ipynb explore_features.ipynb paper_plots.ipynb
+notebooks: venv
+	$(VENV)/bin/jupyter execute --inplace --timeout=1200 $(NOTEBOOKS)
+
+# opens the notebooks in JupyterLab (http://localhost:8888, bound to 127.0.0.1)
+lab: venv
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 $(NOTEBOOKS)

@@ -3,7 +3,7 @@
 The map of the package: the original's six modules first, then the few on the same
 train/score path, then one subpackage per concept.  Arrows point down: entry scripts ->
 subpackages -> these top modules -> torch / numpy / astropy.  The code-to-paper table
-(netG, netD, latent_i, latent_o, w_adv, w_con, w_enc, A) is in lib/model.py's docstring.
+(netG, netD, latent_i, latent_o, w_adv, w_con, w_enc, A) is in lib/networks.py's docstring.
 
 Top modules
     networks.py    Encoder, Decoder, NetG, NetD, weights_init (state_dict-compatible with the original)

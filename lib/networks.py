@@ -2,16 +2,24 @@
 
 Akcay et al. 2018 (GANomaly), as used by Jin et al. 2024 (MNRAS 529, 3536).
 
-Code vs paper
--------------
-=================  ====================  ===========================================
-code               paper (Jin+24, Akcay)  role
-=================  ====================  ===========================================
-``encoder1``       G_E                    image x -> latent z (``latent_i``)
-``decoder``        G_D                    z -> reconstruction x_hat (``fake``)
-``encoder2``       E                      x_hat -> z_hat (``latent_o``)
-``NetD``           D                      real/fake classifier + feature extractor
-=================  ====================  ===========================================
+Code vs paper (the one table of it in the project)
+-------------------------------------------------
+=====================  ========================  ==================================================
+code                   paper (Jin+24, Akcay+18)  role
+=====================  ========================  ==================================================
+``netg.encoder1``      G_E                       image x -> latent z (``latent_i``)
+``netg.decoder``       G_D                       z -> reconstruction x_hat (``fake``)
+``netg.encoder2``      E                         x_hat -> z_hat (``latent_o``)
+``netd`` (``NetD``)    D                         real/fake classifier + feature extractor
+``err_g_adv``, w_adv   L_adv (Akcay eq. 1)       mean squared difference of D's last features, x vs x_hat
+``err_g_con``, w_con   L_con (eq. 2)             mean absolute difference of x and x_hat (w_con = 50)
+``err_g_enc``, w_enc   L_enc (eq. 3)             mean squared difference of z and z_hat
+``err_g``              L = sum w L (eq. 4)       the generator's loss (lib/loss.py)
+``err_d``              L_D                       binary cross-entropy of D on x and x_hat, halved
+``ascore``             A (Jin+24 eq. 5)          mean over the nz = 128 channels of (z - z_hat)^2 (lib/scoring.py)
+``ascore_norm``        A normalised              (A - A_min) / (A_max - A_min), the paper's constants
+``overlap``            the rating                shared area of A histograms on [0, 0.1] (lib/rating/)
+=====================  ========================  ==================================================
 
 The module names, their order and so the ``state_dict`` keys are identical to
 the original implementation, so checkpoints move both ways (``netG_43.pth`` of

@@ -1,0 +1,123 @@
+#!/usr/bin/env python
+"""Run benchmark scripts and rewrite their sections of docs/benchmarks.md from their own output.
+
+    python tools/bench_report.py                 # the default set (see BENCHMARKS; `make bench`)
+    python tools/bench_report.py score mocks     # only these; the other sections are kept as they are
+    python tools/bench_report.py --list
+
+Each section holds the command, the machine (cores, CPU, load average before and after, date, torch
+version), the wall time and the script's printed output, verbatim except for progress-bar lines.  So no
+figure in the manual is typed by hand: a figure that changes is re-measured, never edited.  The file is
+written atomically; a benchmark that fails leaves its old section in place and is reported.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from lib.fileio import atomic_write_text, package_versions  # noqa: E402
+
+REPORT = ROOT / "docs" / "benchmarks.md"
+
+# name: (command after the interpreter, what it measures, in the default set?)
+BENCHMARKS: dict[str, tuple[list[str], str, bool]] = {
+    "train": (["benchmarks/bench_train.py"], "training throughput, paper configuration, against the original's step",
+              True),
+    "score": (["benchmarks/bench_score.py"], "test.py end to end: JPEG files -> anomaly_scores.csv", True),
+    "data": (["benchmarks/bench_data.py"], "image loaders: JPEG decoding against packed arrays", True),
+    "scale": (["benchmarks/bench_scale.py"], "1 and 2 processes, fp32 and bf16, channels-last (and CUDA if present)",
+              True),
+    "mocks": (["benchmarks/bench_mocks.py"], "mock_observation.py: particles/s and images/s", True),
+    "realism": (["benchmarks/realism.py"], "synthetic galaxies against real SDSS cutouts and the paper's "
+                "per-mass-bin morphology", True),
+    "ladder": (["benchmarks/ladder.py"], "does every statistic order each knob's strengths? (tens of minutes)", False),
+    "demo": (["demo.py"], "`make demo` after the install: its wall time and rating table", False),
+    "tests": (["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], "`make test` after the install", False),
+}
+
+HEADER = """# Benchmarks
+
+Every figure in this project's documentation comes from a section below, and every section is the printed
+output of a script in `benchmarks/` (or of `demo.py` / the test suite), with the machine and its load when it
+ran. `make bench` re-runs the default set and rewrites this file (`make bench BENCH="ladder demo"` runs
+others); nothing here is typed by hand. The reference machine is this project's development machine: 2 CPU
+cores, no GPU; a load average above 2 means other work shared the cores, and the figures are then lower
+bounds.
+"""
+
+PROGRESS = re.compile(r"\r|\d+%\|")  # tqdm bars and carriage-return updates
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    v = package_versions()
+    return f"{os.cpu_count()} cores ({cpu}), Python {v['python']}, torch {v['torch']}"
+
+
+def run(name: str) -> str | None:
+    """Run one benchmark; its Markdown section, or None if the script failed."""
+    args, what, _ = BENCHMARKS[name]
+    load0 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    load1 = os.getloadavg()[0]
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip() and not PROGRESS.search(ln)]
+    if proc.returncode != 0:
+        print(f"bench_report: {name} failed (exit {proc.returncode}); its section is kept:\n"
+              + "\n".join(lines[-15:]), file=sys.stderr)
+        return None
+    cmd = " ".join(["python", *args])
+    return (f"<!-- bench:{name} -->\n## {name}: {what}\n\n`{cmd}`, {time.strftime('%Y-%m-%d %H:%M')} UTC, "
+            f"{machine()}; load average {load0:.1f} before, {load1:.1f} after; wall time {seconds:.0f} s.\n\n"
+            "```\n" + "\n".join(lines[-80:]) + "\n```\n<!-- /bench:" + name + " -->\n")
+
+
+def sections(text: str) -> dict[str, str]:
+    found = re.findall(r"(<!-- bench:(\w+) -->.*?<!-- /bench:\2 -->\n)", text, flags=re.S)
+    return {name: body for body, name in found}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="*", help="benchmarks to run (default: the default set)")
+    p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    opt = p.parse_args(argv)
+    if opt.list:
+        for name, (args, what, default) in BENCHMARKS.items():
+            print(f"{name:8s} {'default' if default else '       '}  {what}")
+        return 0
+    unknown = [n for n in opt.names if n not in BENCHMARKS]
+    if unknown:
+        print(f"bench_report: error: unknown benchmark {', '.join(unknown)} (see --list)", file=sys.stderr)
+        return 2
+    names = opt.names or [n for n, (_, _, default) in BENCHMARKS.items() if default]
+    kept = sections(REPORT.read_text()) if REPORT.exists() else {}
+    failed = []
+    for name in names:
+        print(f"bench_report: running {name} ...", flush=True)
+        section = run(name)
+        if section is None:
+            failed.append(name)
+        else:
+            kept[name] = section
+            atomic_write_text(REPORT, HEADER + "".join(f"\n{kept[n]}" for n in BENCHMARKS if n in kept))
+    print(f"bench_report: {REPORT.relative_to(ROOT)} updated ({len(names) - len(failed)} of {len(names)} ran)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
