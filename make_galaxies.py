@@ -8,8 +8,8 @@
 Images go to ``OUT/<class>/<name>_<index>.jpg`` (``0.normal`` for observed, ``1.abnormal``
 otherwise, or --class-dir), with ``OUT/metadata.csv`` (every drawn parameter per image)
 and ``OUT/generation.json``.  Same seed, same images; an interrupted run is completed by
-running the same command again.  The population model is lib/galaxies.py, the SDSS
-imaging model lib/imaging.py.
+running the same command again.  The population model is lib/galaxies/ (relations.py,
+population.py), the SDSS imaging model lib/galaxies/imaging.py; docs/synthetic_galaxies.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,16 @@
 """Realism benchmark: synthetic ``observed`` cutouts against the real SDSS cutouts.
 
-    python benchmarks/realism.py [--n 96] [--seed 1] [--figure docs/realism.png]
+    python benchmarks/realism.py [--n 96] [--n-per-bin 60] [--seed 1] [--quick]
+
+Three parts, printed one after the other:
+1. the image statistics below, real vs synthetic (median and interquartile range);
+2. the realism classifier: a logistic regression on those statistics, *calibrated* (fitted) on the
+   even-numbered half of the sorted real tiles (tile_00, tile_04, ..., 16 tiles) against ``--n``
+   synthetic cutouts, and *reported* (AUROC, Hanley & McNeil 1982 standard error) on the other half
+   (tile_02, tile_06, ..., 16 tiles) against ``--n`` other synthetic cutouts; 0.5 = indistinguishable;
+3. the morphology report of benchmarks/realism_morphology.py (statmorph per paper mass bin against
+   Jin et al. 2024's SDSS medians and bands; pooled against the real tiles) and its figure.
+``--quick`` (about a minute: 32 + 32 synthetic cutouts, 8 per mass bin, no figures) is run by the tests.
 
 Measures, identically on both sets (8-bit RGB, as the network sees them):
 * background: sigma-clipped median and standard deviation per channel in 8 px border strips;
@@ -17,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import math
 import os
 import sys
 import time
@@ -31,10 +42,17 @@ from astropy.stats import sigma_clipped_stats  # noqa: E402
 from photutils.segmentation import detect_sources  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
-from lib import galaxies
+from lib import galaxies  # noqa: E402
 from lib.galaxies import imaging  # noqa: E402
 
 REAL_GLOBS = ("data/sdss_real/*.png", "data/examples/SDSS_example.png")
+FEATURES = ("bg_R", "noise_R", "bg_G", "noise_G", "bg_B", "noise_B", "colour_RG", "colour_BG", "core_RG", "core_BG",
+            "C", "r50", "peak", "neighbour")
+
+
+def real_files() -> list[str]:
+    """The bundled real tiles (data/sdss_real/*.png), sorted: the halves of the classifier protocol."""
+    return sorted(glob.glob(os.path.join(ROOT, "data", "sdss_real", "*.png")))
 
 
 def load_real() -> list[np.ndarray]:
@@ -149,6 +167,49 @@ def save_figure(real: list[np.ndarray], syn: list[np.ndarray], path: str, zoom: 
     os.replace(tmp, path)
 
 
+def _features(stats: list[dict]) -> np.ndarray:
+    return np.array([[s[k] for k in FEATURES] for s in stats], dtype=float)
+
+
+def auroc_with_se(scores_real: np.ndarray, scores_syn: np.ndarray) -> tuple[float, float]:
+    """AUROC of synthetic (positive) vs real and its Hanley & McNeil (1982) standard error."""
+    from sklearn.metrics import roc_auc_score
+    y = np.r_[np.zeros(len(scores_real)), np.ones(len(scores_syn))]
+    auc = float(roc_auc_score(y, np.r_[scores_real, scores_syn]))
+    n1, n2 = len(scores_syn), len(scores_real)
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    se = math.sqrt((auc * (1 - auc) + (n1 - 1) * (q1 - auc * auc) + (n2 - 1) * (q2 - auc * auc)) / (n1 * n2))
+    return auc, se
+
+
+def classifier_auroc(real_cal: list[dict], syn_cal: list[dict], real_rep: list[dict],
+                     syn_rep: list[dict]) -> tuple[float, float]:
+    """Fit a logistic regression (standardised statistics, balanced classes) on the calibration
+    half, return the AUROC and its standard error on the report half."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    x_cal = np.r_[_features(real_cal), _features(syn_cal)]
+    fill = np.nanmedian(x_cal, axis=0)  # a cutout without a detected galaxy gets the median
+
+    def clean(x):
+        return np.where(np.isfinite(x), x, fill)
+    y_cal = np.r_[np.zeros(len(real_cal)), np.ones(len(syn_cal))]
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000))
+    clf.fit(clean(x_cal), y_cal)
+    return auroc_with_se(clf.decision_function(clean(_features(real_rep))),
+                         clf.decision_function(clean(_features(syn_rep))))
+
+
+def run_classifier(n: int, seed: int, preset: str = "observed") -> tuple[float, float]:
+    """The protocol of the module docstring: calibrate on even tiles, report on odd tiles."""
+    files = real_files()
+    real = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    syn = make_synthetic(2 * n, seed, preset)
+    stats_real, stats_syn = [measure(x) for x in real], [measure(x) for x in syn]
+    return classifier_auroc(stats_real[0::2], stats_syn[:n], stats_real[1::2], stats_syn[n:])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=96, help="synthetic cutouts to generate")
@@ -156,7 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="observed")
     ap.add_argument("--figure", default=os.path.join(ROOT, "docs", "realism.png"))
     ap.add_argument("--no-figure", action="store_true")
+    ap.add_argument("--n-per-bin", type=int, default=60, help="synthetic galaxies per mass bin (morphology)")
+    ap.add_argument("--morph-figure", default=os.path.join(ROOT, "docs", "realism_morphology.png"))
+    ap.add_argument("--quick", action="store_true", help="32 + 32 cutouts, 8 per mass bin, no figures (~1 min)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.n, args.n_per_bin, args.no_figure = 32, 8, True
     real = load_real()
     if not real:
         print("error: no real cutouts under data/sdss_real", file=sys.stderr)
@@ -170,6 +236,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_figure:
         save_figure(real, syn, args.figure)
         print(f"figure: {os.path.relpath(args.figure, ROOT)}")
+    auc, se = run_classifier(args.n, args.seed + 1000, args.preset)
+    print(f"realism classifier AUROC synthetic vs held-out real tiles: {auc:.3f} +- {se:.3f} "
+          f"(calibrated on tiles 0, 2, 4, ... of {len(real_files())} sorted + {args.n} synthetic; "
+          f"reported on tiles 1, 3, 5, ... + {args.n} other synthetic; goal <= 0.80)")
+    from benchmarks import realism_morphology as morph
+    syn_m = morph.measure_synthetic(morph.sample_per_bin(args.n_per_bin, args.seed, args.preset), args.seed,
+                                    args.preset)
+    rep = morph.report(syn_m, morph.measure_real(real_files()))
+    print(morph.format_table(rep))
+    if not args.no_figure:
+        morph.save_figure(rep, args.morph_figure)
+        print(f"figure: {os.path.relpath(args.morph_figure, ROOT)}")
     return 0
 
 

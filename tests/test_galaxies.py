@@ -152,8 +152,9 @@ def test_presets_cover_knobs_and_strengths():
 def test_population_distributions():
     _, p = galaxies.load_config("observed")
     rows = pd.DataFrame([galaxies.make_image(p, 0, k, render=False)[1] for k in range(400)])
-    assert rows["z"].between(0.02, 0.25).all() and 0.07 < rows["z"].median() < 0.13
-    assert rows["logmstar"].between(9, 12).all() and 10.3 < rows["logmstar"].median() < 11.0
+    # the main sample spans z ~ 0.005-0.3 (the old 0.02-0.25 window cut both tails); catalogue masses >= 10^9
+    assert rows["z"].between(0.005, 0.35).all() and 0.07 < rows["z"].median() < 0.13
+    assert rows["logmstar"].between(9, 12.5).all() and 10.3 < rows["logmstar"].median() < 11.0
     assert (rows["r_mag"] <= galaxies.R_LIMIT).all()
     # size-mass relation: more massive galaxies are larger (in kpc)
     kpc = rows["disc_re_arcsec"] * rows["kpc_per_arcsec"]

@@ -30,7 +30,7 @@ class Params:
     """Population parameters; defaults are the ``observed`` (SDSS-like) population."""
 
     size_scale: float = 1.0         # multiplies the size-mass relation (both components)
-    bulge_n: float = 4.0            # bulge Sersic index (GalSim allows 0.3..6.2)
+    bulge_n: float = 4.0            # early-type bulge Sersic index (late types: this - 2.5; GalSim 0.3..6.2)
     bulge_size_scale: float = 1.0   # extra factor on bulge r_e only
     bulge_fraction_shift: float = 0.0  # added to B/T (clipped to 0..1)
     bulge_flux_scale: float = 1.0   # multiplies the bulge light (extra central stars, disc unchanged)
@@ -89,8 +89,8 @@ KNOBS: dict[str, tuple[dict[str, float], ...]] = {
 RANKED_KNOBS = ("large_sizes", "concentrated_bulges", "clumpy_discs", "many_satellites", "too_noisy")
 KNOB_DOC = {
     "large_sizes": "galaxies larger than the size-mass relation: sizes x1.4 / x1.9 / x2.6",
-    "concentrated_bulges": "over-massive, concentrated bulges (overcooling): bulge n 5 / 5.6 / 6.2, "
-                           "bulge stars x3 / x4.5 / x6.5",
+    "concentrated_bulges": "over-massive, concentrated bulges (overcooling): bulge n 5 / 5.6 / 6.2 "
+                           "(disc galaxies' pseudo-bulges 2.5 / 3.1 / 3.7), bulge stars x3 / x4.5 / x6.5",
     "clumpy_discs": "40% / 65% / 90% of the disc light in 12 / 10 / 8 bright blue knots",
     "many_satellites": "too many companion galaxies around each galaxy: 14 / 22 / 34 neighbours per cutout "
                        "instead of 8",

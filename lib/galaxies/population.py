@@ -15,127 +15,112 @@ This module is the population model (drawing galaxies, neighbours and stars, and
 to disk (:func:`generate`) in generate.py.  ``from lib import galaxies`` (the package
 facade) is the one import callers need.
 
-Distributions (all in :func:`draw_galaxy`, with their sources):
-* mass: double Schechter stellar mass function (Baldry et al. 2012, z < 0.06);
-  redshift: uniform in comoving volume (Planck13); kept if the apparent r magnitude
-  (Bell et al. 2003 M/L_r, approximate k-correction, disc dust) is within 14.5..17.77
-  (SDSS main galaxy sample limit; targeting rejects the brightest), which gives the SDSS
-  z and M* distributions (median z ~ 0.1, median log M* ~ 10.7).
-* morphology: P(early) rises with mass (logistic, 50% at log M* = 10.2); bulge-to-total
-  (r-band light) 0.45..0.95 for early types, Beta(1.2, 4) for late types; bulge Sersic
-  n = 4 truncated at 8 r_e (as SDSS photo's deV model), exponential disc.
-* sizes: Shen et al. (2003) r-band size-mass relations (early / late) with their
-  log-normal scatter; early types: bulge r_e 0.75x and disc 2x the relation, late types:
-  disc on the relation, bulge ~0.25x the disc; discs have an intrinsic thickness 0.18 and
-  random inclination.
-* colours: rest-frame g-r of bulges (red sequence) and discs (mass dependent), r-i from
-  g-r, plus an approximate k-correction and inclination-dependent dust for discs.
+Distributions (in :func:`draw_galaxy`; every relation and its reference is in relations.py, the
+values in docs/synthetic_galaxies.md):
+* mass from the Baldry et al. (2008) double-Schechter mass function, redshift uniform in comoving
+  volume (Planck18), type (logistic early fraction), observed g-r (red / blue sequence); kept if
+  14.5 <= r <= 17.77 (Bell et al. 2003 M/L, linear k-correction) and the catalogue mass
+  (GSMF mass + 0.10 dex + 0.15 dex scatter, what the paper bins by) is >= 10^9 Msun;
+* B/T, axis ratio, Shen et al. (2003) Petrosian R50 with its scatter; bulge (n = 4 early, 1.5 late)
+  and exponential disc radii are solved so that the model's Petrosian R50 equals the drawn size;
+  bulges are redder than discs; colours, sizes and types reproduce data/anchors/literature_sdss.csv
+  per mass bin (tests/test_population.py).
 * environment: Poisson neighbours (mean 8 per cutout down to r = 24, number counts
-  ~10^(0.3 m); most are faint smudges that make the lumpy background of real cutouts),
-  foreground stars (mean 0.45, r = 14.5..22) along the stellar locus, and Galactic
-  extinction E(B-V) (log-normal, median 0.03; SDSS images are not corrected for it).
-* colours and the number of neighbours were tuned so that benchmarks/realism.py matches
-  the real cutouts in data/sdss_real (median g-r of the galaxy light ~1.0 observed-frame).
+  ~10^(0.3 m)), foreground stars (mean 0.45, r = 14.5..22) along the stellar locus, and Galactic
+  extinction E(B-V) (log-normal, median 0.03; SDSS images are not corrected for it).  The
+  neighbour rate and the imaging model's display constants were calibrated on data/sdss_real
+  before issue 14 and are kept (docs/synthetic_galaxies.md lists them).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
 import galsim
 import numpy as np
 
-from lib.galaxies import imaging
+from lib.galaxies import imaging, relations
 from lib.galaxies.config import Params
 
-R_LIMIT = 17.77
+R_LIMIT = relations.R_LIMIT
 FAINT_LIMIT = 24.0  # faint neighbours make the lumpy background of real cutouts
 EXTINCTION_COEFF = {"g": 3.793, "r": 2.751, "i": 2.086}  # A_b / E(B-V), Schlegel et al. 1998
 TRUNC_MAX = 40.0  # arcsec; the cutout is 25 arcsec across
-R_BRIGHT = 14.5  # main-sample targeting rejects brighter (fibre) magnitudes
 CANVAS = imaging.CUTOUT_SIZE + 2
 HALF_FIELD_ARCSEC = CANVAS * imaging.SDSS_PIXEL_SCALE / 2
 
 
 # ---------------------------------------------------------------- population model
-@functools.lru_cache(maxsize=1)
-def _tables():
-    """Cosmology and mass-function look-up tables (Planck13, z in [0.02, 0.25])."""
-    from astropy.cosmology import Planck13
-    z = np.linspace(0.02, 0.25, 400)
-    dl = Planck13.luminosity_distance(z).to_value("Mpc")
-    kpc_per_arcsec = Planck13.kpc_proper_per_arcmin(z).to_value("kpc/arcmin") / 60.0
-    dv = Planck13.differential_comoving_volume(z).value
-    cdf_z = np.concatenate([[0], np.cumsum(0.5 * (dv[1:] + dv[:-1]) * np.diff(z))])
-    logm = np.linspace(9.0, 12.0, 600)
-    m = 10 ** (logm - 10.66)  # Baldry+2012 double Schechter, per dex
-    phi = np.log(10) * np.exp(-m) * (3.96e-3 * m ** (1 - 0.35) + 0.79e-3 * m ** (1 - 1.47))
-    cdf_m = np.concatenate([[0], np.cumsum(0.5 * (phi[1:] + phi[:-1]) * np.diff(logm))])
-    return z, dl, kpc_per_arcsec, cdf_z / cdf_z[-1], logm, cdf_m / cdf_m[-1]
-
-
-def _shen_size(logm: float, early: bool) -> tuple[float, float]:
-    """Shen et al. (2003) median r-band half-light radius (kpc) and ln-scatter."""
-    m = 10.0**logm
-    if early:
-        return 2.88e-6 * m**0.56, 0.30
-    sigma = 0.34 + (0.47 - 0.34) / (1 + (m / 3.98e10) ** 2)
-    return 0.1 * m**0.14 * (1 + m / 3.98e10) ** (0.39 - 0.14), sigma
+BULGE_DISC_GR = {True: 0.10, False: 0.25}
+"""Bulge minus disc g-r (mag): bulges are redder, most in disc galaxies (Lackner & Gunn 2012)."""
 
 
 def _mag_to_nmgy(mag: float) -> float:
     return 10 ** (-0.4 * (mag - 22.5))
 
 
+def apparent_r(logm, z, gr_obs):
+    """Apparent r magnitude (arrays allowed): M/L from rest-frame g-r, distance modulus, k-correction."""
+    z_grid, dl = relations.tables()[:2]
+    gr0 = relations.rest_gr(gr_obs, relations.Z_COLOUR)
+    abs_r = relations.M_SUN_R - 2.5 * (logm - np.log10(relations.mass_to_light_r(gr0)))
+    return abs_r + 5 * np.log10(np.interp(z, z_grid, dl) * 1e5) + relations.k_correction_r(gr0, z)
+
+
+CANDIDATES = 64  # galaxies drawn per batch of the flux-limit rejection (vectorised; deterministic)
+
+
 def draw_galaxy(rng: np.random.Generator) -> dict:
     """Draw the intrinsic properties of one main galaxy of the observed population.
 
-    Returns a dict: logmstar, z, early, bt (r-band light fraction), component sizes
-    (kpc and arcsec), axis ratios, PA (deg), observed-frame g-r and r-i per component,
-    dust dimming and apparent r magnitude.
+    Mass from the stellar mass function and redshift uniform in comoving volume, with type and
+    colour, kept when the apparent r magnitude is inside the main-sample limits and the catalogue
+    mass is >= 10^9 Msun; then axis ratio, B/T and size from the relations of relations.py.
+    Returns a dict: logmstar (catalogue mass), logm_true, z, early, bt (r-band light fraction), q,
+    gr (whole galaxy, observed), r50 (Petrosian R50, kpc and arcsec), c90_model (Petrosian
+    r90/r50 without seeing), component sizes (kpc and arcsec), axis ratios, PA (deg),
+    observed-frame g-r and r-i per component, and the apparent r magnitude.
     """
-    z_grid, dl, kpa, cdf_z, logm_grid, cdf_m = _tables()
+    z_grid, _, kpa, cdf_z, logm_grid, cdf_m = relations.tables()
     for _ in range(100000):
-        logm = float(np.interp(rng.uniform(), cdf_m, logm_grid))
-        z = float(np.interp(rng.uniform(), cdf_z, z_grid))
-        early = bool(rng.uniform() < 1 / (1 + math.exp(-(logm - 10.2) / 0.3)))
-        bt = float(rng.uniform(0.45, 0.95) if early else rng.beta(1.2, 4.0))
-        gr_b = 0.84 + 0.05 * (logm - 10.5) + rng.normal(0, 0.03)
-        gr_d = (0.58 + rng.normal(0, 0.05)) if early else float(np.clip(
-            0.45 + 0.15 * (logm - 10.0) + rng.normal(0, 0.08), 0.2, 0.85))
-        cos_i = rng.uniform()
-        q_d = math.sqrt((1 - 0.18**2) * cos_i**2 + 0.18**2)
-        dust_r = (1 - bt) * 0.8 * math.log10(1 / q_d)  # edge-on discs are dimmer, redder
-        gr_tot = bt * gr_b + (1 - bt) * gr_d
-        ml = 10 ** (-0.306 + 1.097 * gr_tot - 0.1)    # Bell+03 r band, Chabrier-like
-        abs_r = 4.65 - 2.5 * math.log10(10**logm / ml)
-        k_r = z * (2.0 * gr_tot - 0.3)
-        d_l = float(np.interp(z, z_grid, dl))
-        r_mag = abs_r + 5 * math.log10(d_l * 1e5) + k_r + dust_r
-        if R_BRIGHT <= r_mag <= R_LIMIT:
+        u = rng.uniform(size=(4, CANDIDATES))
+        logm_all = np.interp(u[0], cdf_m, logm_grid)
+        z_all = np.interp(u[1], cdf_z, z_grid)
+        early_all = u[2] < 1.0 / (1.0 + np.exp(-(logm_all - relations.EARLY_CENTRE) / relations.EARLY_WIDTH))
+        mu = np.where(early_all, relations.GR_RED[0], relations.GR_BLUE[0])
+        sig = np.where(early_all, relations.GR_RED[1], relations.GR_BLUE[1])
+        gr_all = np.clip(mu + sig * rng.normal(size=CANDIDATES), 0.1, 1.4)
+        cat_all = logm_all + relations.MASS_OFFSET + relations.MASS_SCATTER * rng.normal(size=CANDIDATES)
+        r_all = apparent_r(logm_all, z_all, gr_all)
+        ok = np.flatnonzero((r_all >= relations.R_BRIGHT) & (r_all <= relations.R_LIMIT)
+                            & (cat_all >= relations.LOGM_CATALOGUE_MIN))
+        if ok.size:
+            k = ok[0]
             break
+    logm, z, early, gr = float(logm_all[k]), float(z_all[k]), bool(early_all[k]), float(gr_all[k])
+    r_mag, logm_cat = float(r_all[k]), float(cat_all[k])
+    q = relations.axis_ratio(early, rng)
     scale = float(np.interp(z, z_grid, kpa))
-    re_main, sig = _shen_size(logm, early)
-    re_main *= math.exp(rng.normal(0, sig))
+    bt = relations.bulge_to_total(early, rng)
+    ratio = relations.BULGE_DISC_RATIO[early]
+    r50_med, sig = relations.shen_size(logm, early)
+    r50 = r50_med * math.exp(rng.normal(0, sig))  # Petrosian R50, kpc
+    _, x50, x90 = relations.petrosian_radii(bt, ratio, relations.BULGE_N[early])
+    re_d = r50 / x50
+    re_b = ratio * re_d * (1.0 if early else math.exp(rng.normal(0, 0.2)))
     if early:
-        re_b, re_d = 0.75 * re_main, 2.0 * re_main
+        q_b = q_d = q
     else:
-        re_d, re_b = re_main, re_main * 0.25 * math.exp(rng.normal(0, 0.2))
-    q_b = float(np.clip(rng.normal(0.75, 0.15), 0.35, 1.0)) if early else max(q_d, float(rng.uniform(0.6, 0.95)))
-
-    def observed(gr0: float, dust: float) -> tuple[float, float]:
-        gr = gr0 + z * (4.3 * gr0 - 0.85) + 0.3 * dust
-        ri = 0.05 + 0.4 * gr0 + 0.6 * z + 0.15 * dust
-        return gr, ri
-
-    gr_bo, ri_bo = observed(gr_b, 0.0)
-    gr_do, ri_do = observed(gr_d, dust_r / max(1 - bt, 1e-3))
-    return dict(logmstar=logm, z=z, early=early, bt=bt, r_mag=r_mag, kpc_per_arcsec=scale,
+        q_d, q_b = q, max(q, float(rng.uniform(0.6, 0.95)))  # bulges of inclined discs are rounder
+    d_gr = BULGE_DISC_GR[early]
+    gr_b, gr_d = gr + d_gr * (1 - bt), gr - d_gr * bt
+    e_ri = float(rng.normal(0, 0.03))
+    return dict(logmstar=logm_cat, logm_true=logm, z=z, early=early, bt=bt, q=q, gr=gr, r_mag=r_mag, kpc_per_arcsec=scale,
+                r50_kpc=r50, r50_arcsec=r50 / scale, c90_model=x90 / x50,
                 bulge_re_kpc=re_b, disc_re_kpc=re_d, bulge_re_arcsec=re_b / scale,
                 disc_re_arcsec=re_d / scale, bulge_q=q_b, disc_q=q_d,
-                pa_deg=float(rng.uniform(0, 180)), gr_bulge=gr_bo, ri_bulge=ri_bo,
-                gr_disc=gr_do, ri_disc=ri_do, dust_r=dust_r)
+                pa_deg=float(rng.uniform(0, 180)), gr_bulge=gr_b, ri_bulge=0.12 + 0.32 * gr_b + e_ri,
+                gr_disc=gr_d, ri_disc=0.12 + 0.32 * gr_d + e_ri)
 
 
 def _band_fluxes(r_flux: float, gr: float, ri: float) -> dict[str, float]:
@@ -241,7 +226,9 @@ def make_image(params: Params, seed: int, index: int, render: bool = True) -> tu
     # Bulges truncated at 8 r_e like SDSS photo's deV model; both components are also cut
     # at TRUNC_MAX, far outside the cutout, keeping the untruncated profile inside (this
     # only bounds the FFT size for very large galaxies).
-    bulge = galsim.Sersic(n=params.bulge_n, half_light_radius=re_b, trunc=min(8 * re_b, TRUNC_MAX),
+    # params.bulge_n (4) is the classical bulge of early types; knobs shift late-type bulges by the same amount
+    n_b = float(np.clip(params.bulge_n + relations.BULGE_N[gal["early"]] - relations.BULGE_N[True], 0.5, 6.2))
+    bulge = galsim.Sersic(n=n_b, half_light_radius=re_b, trunc=min(8 * re_b, TRUNC_MAX),
                           flux_untruncated=True, gsparams=imaging.GSPARAMS).shear(q=gal["bulge_q"], beta=pa)
     disc_shape = (galsim.Exponential(half_light_radius=re_d, gsparams=imaging.GSPARAMS) if 8 * re_d < TRUNC_MAX
                   else galsim.Sersic(n=1.0, half_light_radius=re_d, trunc=TRUNC_MAX, flux_untruncated=True,
@@ -263,12 +250,16 @@ def make_image(params: Params, seed: int, index: int, render: bool = True) -> tu
     # approximated by its share of the r-band light
     logm = gal["logmstar"] + math.log10(1 + gal["bt"] * (params.bulge_flux_scale - 1))
     r_tot = fb["r"] + fd["r"] + fk["r"]
-    row = dict(logmstar=logm, z=gal["z"], early_type=gal["early"], bt=fb["r"] / r_tot,
-               r_mag=22.5 - 2.5 * math.log10(r_tot), g_r=-2.5 * math.log10((fb["g"] + fd["g"] + fk["g"]) / (fb["r"] + fd["r"] + fk["r"])),
-               r_i=-2.5 * math.log10((fb["r"] + fd["r"] + fk["r"]) / (fb["i"] + fd["i"] + fk["i"])),
-               bulge_n=params.bulge_n, bulge_re_arcsec=re_b, bulge_q=gal["bulge_q"],
+    mass_bin = next((k for k, (lo, hi) in relations.MASS_BINS.items() if lo <= logm < hi), "out")
+    row = dict(logmstar=logm, z=gal["z"], type="early" if gal["early"] else "late", mass_bin=mass_bin,
+               early_type=gal["early"], bt=fb["r"] / r_tot,
+               r50_kpc=gal["r50_kpc"] * params.size_scale, r50_arcsec=gal["r50_arcsec"] * params.size_scale,
+               q=gal["q"], c90_model=gal["c90_model"],
+               r_mag=22.5 - 2.5 * math.log10(r_tot), g_r=-2.5 * math.log10((fb["g"] + fd["g"] + fk["g"]) / r_tot),
+               r_i=-2.5 * math.log10(r_tot / (fb["i"] + fd["i"] + fk["i"])),
+               bulge_n=n_b, bulge_re_arcsec=re_b, bulge_q=gal["bulge_q"],
                disc_re_arcsec=re_d, disc_q=gal["disc_q"], pa_deg=gal["pa_deg"],
-               kpc_per_arcsec=gal["kpc_per_arcsec"], dust_r=gal["dust_r"],
+               kpc_per_arcsec=gal["kpc_per_arcsec"], logm_true=gal["logm_true"],
                clump_fraction=cf if knots is not None else 0.0,
                dx_arcsec=float(dx), dy_arcsec=float(dy), n_neighbours=len(neigh), n_stars=len(stars),
                seeing=cond.seeing * params.psf_scale, sky_mag_r=cond.sky_mag_r, camcol=cond.camcol,
