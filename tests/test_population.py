@@ -1,8 +1,12 @@
 """The observed population reproduces its published inputs per paper mass bin (no images drawn).
 
 Reference: data/anchors/literature_sdss.csv (16/50/84 % per mass bin of the SDSS main-sample relations
-the generator is built from).  Tolerances are stated per statistic below; with N = 2000 galaxies the
-sampling error of a median is ~2-5 % (high bin: ~90 galaxies, ~8 %).
+the generator is built from).  Tolerances are stated per statistic below; with N = 5000 galaxies the
+sampling error of a median is ~1-3 % (high bin: ~250 galaxies, ~5 %).  N was 2000 (high bin ~100
+galaxies: binomial SE of its early fraction 0.04, SE of its z median 0.007); it was raised when the
+early-type centre was refitted (issue 14 follow-up), because at N = 2000 the high-bin cells moved by
+their sampling noise alone (z 0.168 -> 0.178, early fraction 0.83 -> 0.91 for centres 10.50 / 10.55,
+against 0.172 -> 0.177 and 0.87 -> 0.84 at N = 10000).
 """
 
 import math
@@ -15,7 +19,7 @@ import pytest
 from lib.galaxies import population, relations
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-N = 2000
+N = 5000
 # statistic -> (column of the drawn population, absolute tolerance or None, relative tolerance or None)
 TOLERANCE = {
     "z": ("z", 0.02, None),                 # redshift median within 0.02
@@ -53,7 +57,7 @@ def test_medians_per_mass_bin(drawn, literature, stat, mass_bin):
     d = drawn if mass_bin == "all" else drawn[drawn["mass_bin"] == mass_bin]
     want = literature.loc[(stat, mass_bin), "median"]
     got = float(d[col].median())
-    if stat == "r50_kpc" and mass_bin == "high":  # ~90 galaxies, early fraction ~0.1 above the table's
+    if stat == "r50_kpc" and mass_bin == "high":  # ~250 galaxies, early fraction ~0.07 above the table's
         rtol = 0.25
     assert got == pytest.approx(want, abs=atol, rel=rtol), f"{stat} {mass_bin}: {got:.3f} vs {want:.3f}"
 
