@@ -12,29 +12,20 @@ fails the check is deleted, never installed.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 
 import requests
 
+from lib.checkpoint import PAPER_NETG_BLOB_SHA1 as PAPER_BLOB_SHA1, git_blob_sha1
+
 PAPER_URL = ("https://github.com/ZehaoJin/Rate-galaxy-simulation-with-Anomaly-Detection/raw/main/"
              "output/ganomaly/SDSS/train/weights/netG_43.pth")
-PAPER_BLOB_SHA1 = "5823f39169a2ce95c0ea9cc6910179e28c7e52c8"
 DEST = "output/ganomaly/SDSS/train/weights/netG_43.pth"
 
 
 class FetchError(RuntimeError):
     """Download failed or gave the wrong content (one-line message)."""
-
-
-def git_blob_sha1(path: str) -> str:
-    """The git blob hash of a file, as ``git hash-object`` computes it."""
-    h = hashlib.sha1(f"blob {os.path.getsize(path)}\0".encode())
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fetch_verified(url: str, dest: str, blob_sha1: str, *, timeout: float = 60.0, retries: int = 5,

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from lib.rating import morphology as M
+from options import one_line_warnings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,4 +84,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    one_line_warnings()
     sys.exit(main())

@@ -12,11 +12,32 @@ import sys
 from typing import Sequence
 
 __all__ = ["train_parser", "test_parser", "parse_train", "parse_test", "OptionError", "resolve_device",
-           "write_opt_txt", "fail", "dataroot"]
+           "write_opt_txt", "fail", "dataroot", "one_line_warnings"]
 
 
 class OptionError(ValueError):
     """An invalid option value (reported as one line, exit status 2)."""
+
+
+def _one_line(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
+def _show(message, category, filename, lineno, file=None, line=None) -> None:
+    from tqdm import tqdm  # tqdm.write keeps the line clear of an active progress bar
+    tqdm.write(_one_line(message, category, filename, lineno).rstrip("\n"), file=file or sys.stderr)
+
+
+def one_line_warnings() -> None:
+    """Print every Python warning as ``warning: <message>``, one line, like this project's own messages.
+
+    Python's default adds ``lib/model.py:188: UserWarning:`` and the source line, which tells a user
+    nothing.  Entry scripts call this when run from the command line (``if __name__ == "__main__"``),
+    not in ``main()``, so that a caller of ``main()`` (a test, a notebook) keeps its own warning handling.
+    """
+    import warnings
+    warnings.formatwarning = _one_line
+    warnings.showwarning = _show
 
 
 def fail(message: str, status: int = 2) -> int:
@@ -31,8 +52,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dataroot", default="", help="dataset root; empty means ./data/<dataset>. Its train/ and test/ "
                    "may be packed datasets (SDSS_cutouts/pack.py), or it may be one itself")
     g.add_argument("--batchsize", type=int, default=64, help="images per batch")
-    g.add_argument("--workers", type=int, default=8, help="DataLoader worker processes (used on CUDA; on CPU images "
-                   "are decoded in-process so workers do not compete with the model for cores)")
+    g.add_argument("--workers", type=int, default=8, help="at most this many image decoding workers; the number "
+                   "used is chosen for the device and printed (CUDA: processes, up to the CPUs per GPU less one; "
+                   "CPU: training decodes in-process, scoring uses 1-4 threads, so decoding does not compete with "
+                   "the network for cores)")
     g.add_argument("--droplast", action=argparse.BooleanOptionalAction, default=True,
                    help="drop the last incomplete training batch (the original could not turn this off)")
     g.add_argument("--isize", type=int, default=32, help="input image size in pixels (power of two >= 16; the paper used 64)")
@@ -45,7 +68,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default="auto", help="auto (CUDA, else Apple MPS, else CPU), cpu, cuda, cuda:N, mps, "
                    "or gpu (= cuda:<first gpu_id>)")
     g.add_argument("--gpu_ids", default="0", help="GPU ids, e.g. 0 or 0,1 (first one used for --device gpu)")
-    g.add_argument("--ngpu", type=int, default=1, help="number of GPUs for data parallel training")
+    g.add_argument("--ngpu", type=int, default=1, help="number of GPUs for data parallel training in one process "
+                   "(for several processes or machines use torchrun: docs/scaling.md)")
+    g.add_argument("--precision", choices=["fp32", "bf16", "fp64"], default="fp32",
+                   help="(new) fp32: the faithful default; bf16: autocast on CPU or CUDA (faster, scores within "
+                   "docs/scaling.md's figures); fp64: a check mode for tests")
+    g.add_argument("--amp", action="store_true", help="(new) alias of --precision bf16")
+    g.add_argument("--channels_last", action="store_true", help="(new) channels-last memory format (faster on most "
+                   "CPUs and GPUs; same maths)")
     g = p.add_argument_group("run")
     g.add_argument("--name", default="experiment_name", help="run name; default <model>/<dataset>")
     g.add_argument("--model", default="ganomaly", help="model name (only used to build the run name)")
@@ -85,9 +115,6 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--w_adv", type=float, default=1, help="weight of the adversarial (feature matching) loss")
     g.add_argument("--w_con", type=float, default=50, help="weight of the L1 reconstruction loss")
     g.add_argument("--w_enc", type=float, default=1, help="weight of the latent (encoder) L2 loss")
-    g.add_argument("--amp", action="store_true", help="(new, CUDA only) bfloat16 mixed precision; off = faithful float32")
-    g.add_argument("--channels_last", action="store_true", help="(new) channels-last memory format (faster on some "
-                   "GPUs/CPUs; same maths)")
     return p
 
 
@@ -118,6 +145,11 @@ def test_parser() -> argparse.ArgumentParser:
     g.add_argument("--n_worst", type=int, default=64, help="images in the most-anomalous grid")
     g.add_argument("--save_latents", action="store_true", help="write latent_i and latent_o per image (.npz)")
     g.add_argument("--strict", action="store_true", help="exit non-zero if any image could not be scored")
+    g.add_argument("--shard", default="", metavar="I/N", help="(new) score only shard I of N (I from 0: contiguous "
+                   "blocks of the input order) into <out_csv stem>.shard-I-of-N.csv; join with --merge-shards. "
+                   "Under torchrun every process takes its shard and rank 0 merges")
+    g.add_argument("--merge-shards", dest="merge_shards", default="", metavar="OUT_CSV",
+                   help="(new) join OUT_CSV's shard files (scores, errors, latents) into OUT_CSV, then exit")
     g.add_argument("--phase", default="test", help="cosmetic")
     return p
 
@@ -168,6 +200,8 @@ def _validate_common(opt: argparse.Namespace) -> None:
         raise OptionError(f"--extralayers {opt.extralayers}: must be >= 0")
     if opt.workers < 0:
         raise OptionError(f"--workers {opt.workers}: must be >= 0")
+    if opt.amp:
+        opt.precision = "bf16"
     try:
         [int(i) for i in opt.gpu_ids.split(",") if i.strip()]
     except ValueError:
@@ -178,6 +212,8 @@ def _validate_common(opt: argparse.Namespace) -> None:
         opt.name = f"{opt.model}/{opt.dataset}"
     # the requested --device stays as given (opt.txt records it); the resolved one is torch_device
     opt.torch_device = resolve_device(opt.device, opt.gpu_ids)
+    if opt.precision == "bf16" and opt.torch_device == "mps":
+        raise OptionError("--precision bf16: autocast runs on CPU and CUDA here; use --device cpu or cuda")
 
 
 def dataroot(opt: argparse.Namespace) -> str:
@@ -209,6 +245,12 @@ def parse_test(argv: Sequence[str] | None = None) -> argparse.Namespace:
     _validate_common(opt)
     if opt.n_worst < 1:
         raise OptionError(f"--n_worst {opt.n_worst}: must be >= 1")
+    if opt.shard:
+        from lib.distributed import parse_shard
+        try:
+            opt.shard_index, opt.shard_count = parse_shard(opt.shard)
+        except ValueError as exc:
+            raise OptionError(str(exc)) from None
     opt.isTrain = False
     return opt
 

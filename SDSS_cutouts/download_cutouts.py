@@ -21,6 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for lib/
 
+from options import one_line_warnings  # noqa: E402
 from lib.fileio import run_record, write_json  # noqa: E402
 from lib.sdss import DEFAULT_BASE_URL, DownloadError, Settings, download_all, load_targets  # noqa: E402
 
@@ -93,4 +94,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    one_line_warnings()
     sys.exit(main())

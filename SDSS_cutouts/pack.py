@@ -16,6 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for lib/
 
+from options import one_line_warnings  # noqa: E402
 from lib.sdss import PackError, pack_folder  # noqa: E402
 
 
@@ -49,4 +50,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    one_line_warnings()
     sys.exit(main())

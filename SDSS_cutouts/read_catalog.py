@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for lib/
 
+from options import one_line_warnings  # noqa: E402
 from lib.fileio import atomic_write, run_record, write_json  # noqa: E402
 from lib.sdss import CatalogError, build_sample, read_cast, read_mstar  # noqa: E402
 
@@ -79,4 +80,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    one_line_warnings()
     sys.exit(main())

@@ -23,6 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for lib/
 
+from options import one_line_warnings  # noqa: E402
 from lib.fileio import run_record, write_json  # noqa: E402
 from lib.sdss import SplitError, build_manifest, link_split, plan_split, scan_jpegs, write_csv  # noqa: E402
 
@@ -90,4 +91,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    one_line_warnings()
     sys.exit(main())

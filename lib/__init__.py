@@ -10,6 +10,8 @@ Top modules
     loss.py        the generator's L_adv, L_con, L_enc and the discriminator's BCE loss
     model.py       Ganomaly: one optimisation step; train(): the epoch loop
     data.py        folders, globs and packed arrays -> batches; open_images() is the one entrance
+    loaders.py     batches at the network's rate: decoding threads, prefetching, uint8 -> device normalisation
+    distributed.py torchrun: world set-up, sharded samplers, global BatchNorm on CPU/gloo, rank-0 duties
     evaluate.py    a trained model on a set -> anomaly_scores.csv, latents, panels; AUROC/AP/EER/ROC
     visualizer.py  loss_log.txt, image grids; forwards to the live sinks
     checkpoint.py  atomic save, weights_only load, architecture from tensor shapes, resume
@@ -19,6 +21,7 @@ Top modules
 
 Subpackages (each __init__ documents its data flow and is its one facade)
     galaxies/      synthetic SDSS-like populations: configs and knobs, population model, SDSS imaging model
+    mocks/         simulation particles -> SDSS-like images: readers, orientation, SSP light, projection, dust
     sdss/          the SDSS pipeline: catalogue, cutout downloader, train/test split, packed-array writer
     rating/        score tables -> rating: inputs, statistics, table, report, figures, morphology
     live/          visdom and TensorBoard sinks behind one interface

@@ -13,6 +13,7 @@ the networks and optimisers, not the model object, so this module never imports 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 from typing import Any
@@ -23,7 +24,7 @@ from lib.fileio import atomic_write
 from lib.networks import NetG
 
 __all__ = ["CheckpointError", "atomic_save", "load_checkpoint", "netg_config_from_state_dict", "load_netg",
-           "find_last_checkpoint", "load_resume"]
+           "find_last_checkpoint", "load_resume", "PAPER_NETG_BLOB_SHA1", "git_blob_sha1", "is_paper_netg"]
 
 
 class CheckpointError(ValueError):
@@ -38,6 +39,34 @@ def atomic_save(obj: Any, path: str) -> None:
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
+#: git blob SHA-1 of the paper's ``netG_43.pth`` (as recorded in the paper's repository)
+PAPER_NETG_BLOB_SHA1 = "5823f39169a2ce95c0ea9cc6910179e28c7e52c8"
+
+
+def git_blob_sha1(path: str) -> str:
+    """The git blob hash of a file, as ``git hash-object`` computes it."""
+    h = hashlib.sha1(f"blob {os.path.getsize(path)}\0".encode())
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def is_paper_netg(path: str) -> bool:
+    """True if ``path`` is, byte for byte, the paper's trained generator."""
+    return os.path.isfile(path) and git_blob_sha1(path) == PAPER_NETG_BLOB_SHA1
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why torch.load refused a file, in our words: torch's own text advises ``weights_only=False`` (unsafe)."""
+    text = str(exc)
+    if "weights_only" in text or "Weights only load failed" in text:
+        return ("it holds Python objects besides tensors, which are never unpickled here (weights_only=True); "
+                "re-save its state_dict with torch.save({'state_dict': net.state_dict()}, path)")
+    first = text.strip().splitlines()[0][:120] if text.strip() else ""
+    return f"not a PyTorch checkpoint ({type(exc).__name__}{': ' + first if first else ''})"
+
+
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint dict with ``weights_only=True``; a bare state_dict is wrapped as ``{'state_dict': ...}``."""
     if not os.path.isfile(path):
@@ -45,8 +74,7 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot read checkpoint {path}: {first}") from None
+        raise CheckpointError(f"cannot read checkpoint {path}: {_load_failure(exc)}") from None
     if isinstance(obj, dict) and "state_dict" in obj:
         return obj
     if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -116,7 +144,12 @@ def find_last_checkpoint(path: str) -> tuple[str, str]:
 def load_resume(netg: torch.nn.Module, netd: torch.nn.Module, optimizer_g: torch.optim.Optimizer,
                 optimizer_d: torch.optim.Optimizer, g_path: str, d_path: str,
                 device: str | torch.device = "cpu") -> dict:
-    """Restore weights and optimizer states; return ``{'epoch', 'total_steps', 'fixed_input'}``."""
+    """Restore weights and optimizer states; return ``{'epoch', 'total_steps', 'fixed_input', 'world_size'}``.
+
+    A checkpoint moves between world sizes (torchrun N -> M, 1 included): rank 0 wrote the unwrapped
+    networks (no ``module.`` prefix, BatchNorm keys as ``nn.BatchNorm2d``), the optimiser states (the same on
+    every rank) and the global fixed batch; every rank of the new run loads the same file.
+    """
     g, d = load_checkpoint(g_path, device), load_checkpoint(d_path, device)
     try:
         netg.load_state_dict(g["state_dict"])
@@ -129,4 +162,5 @@ def load_resume(netg: torch.nn.Module, netd: torch.nn.Module, optimizer_g: torch
         optimizer_d.load_state_dict(d["optimizer"])
     if "rng_state" in g:
         torch.set_rng_state(g["rng_state"])
-    return dict(epoch=int(g["epoch"]), total_steps=int(g.get("total_steps", 0)), fixed_input=g.get("fixed_input"))
+    return dict(epoch=int(g["epoch"]), total_steps=int(g.get("total_steps", 0)), fixed_input=g.get("fixed_input"),
+                world_size=int(g.get("world_size", 1)))

@@ -19,7 +19,8 @@ the ``.npy`` file; its items are normalised exactly as the folder transform.
 
 :func:`open_images` is the one entrance for train.py and test.py: a class-folder tree, any
 folder (searched recursively), an image file, a glob or a packed dataset, checked once
-against the network's (isize, isize, nc).
+against the network's (isize, isize, nc). Its batches come from :mod:`lib.loaders` (decoding
+threads, prefetching, uint8 batches normalised on the network's device).
 
 Labels: 0 for images under a folder named ``0.normal``, 1 under ``1.abnormal`` in every
 layout; other class folders get their sorted index (ImageFolder); -1 = unknown.
@@ -34,19 +35,21 @@ from __future__ import annotations
 import glob
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import Dataset
+
+# the batch loaders live in lib/loaders.py (imported here so that `from lib.data import make_loader` works)
+from lib.loaders import PackedLoader, auto_workers, collate_skip_bad, iter_image_batches, make_loader, prefetch
 
 __all__ = ["IMG_EXTENSIONS", "build_transform", "resize_center_crop", "to_normalized_tensor", "load_image",
-           "find_samples", "list_images", "class_label", "ImageList", "BadFiles", "collate_skip_bad", "make_loader",
-           "iter_image_batches", "DatasetLayoutError", "PackError", "is_packed", "resolve_packed", "to_float",
-           "PackedImages", "PackedLoader", "ImageSource", "open_images"]
+           "find_samples", "list_images", "class_label", "ImageList", "BadFiles", "DatasetLayoutError", "PackError",
+           "is_packed", "resolve_packed", "to_float", "PackedImages", "ImageSource", "open_images", "normalize_uint8",
+           "PackedLoader", "auto_workers", "collate_skip_bad", "iter_image_batches", "make_loader", "prefetch"]
 
 # torchvision's ImageFolder extensions (case-insensitive), plus FITS-free image types PIL reads
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -79,22 +82,33 @@ def resize_center_crop(img: Image.Image, isize: int) -> Image.Image:
     return img
 
 
+def normalize_uint8(t: torch.Tensor) -> torch.Tensor:
+    """``ToTensor`` + ``Normalize(0.5, 0.5)`` of uint8 pixels, any shape, on their device: the same float32 ops."""
+    return t.float().div_(255).sub_(0.5).div_(0.5)
+
+
+def to_uint8_tensor(img: Image.Image) -> torch.Tensor:
+    """uint8 (H, W[, C]) image -> uint8 tensor (C, H, W), not yet normalised."""
+    arr = np.asarray(img, dtype=np.uint8)
+    return torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], -1).copy()).permute(2, 0, 1)
+
+
 def to_normalized_tensor(img: Image.Image) -> torch.Tensor:
     """``ToTensor`` + ``Normalize(0.5, 0.5)``: uint8 (H, W[, C]) -> float32 (C, H, W) in [-1, 1], same operations."""
-    arr = np.asarray(img, dtype=np.uint8)
-    t = torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], -1).copy()).permute(2, 0, 1).contiguous()
-    return t.float().div(255).sub_(0.5).div_(0.5)
+    return normalize_uint8(to_uint8_tensor(img).contiguous())
 
 
-def build_transform(isize: int, nc: int = 3) -> Callable[[Image.Image], torch.Tensor]:
-    """The original's transform: PIL image -> float tensor (nc, isize, isize) in [-1, 1].
+def build_transform(isize: int, nc: int = 3, raw: bool = False) -> Callable[[Image.Image], torch.Tensor]:
+    """The original's transform: PIL image -> float tensor (nc, isize, isize) in [-1, 1] (uint8 if ``raw``).
 
     Same result as ``Compose([Resize(isize), CenterCrop(isize), ToTensor(),
     Normalize((0.5,)*nc, (0.5,)*nc)])``; written out so that scoring starts
-    without importing torchvision (about a second).
+    without importing torchvision (about a second). ``raw`` leaves the normalisation to the consumer's
+    device (:func:`normalize_uint8`: the same numbers, computed where the network runs).
     """
     def transform(img: Image.Image) -> torch.Tensor:
-        return to_normalized_tensor(resize_center_crop(img, isize))
+        img = resize_center_crop(img, isize)
+        return to_uint8_tensor(img) if raw else to_normalized_tensor(img)
     return transform
 
 
@@ -178,10 +192,10 @@ class ImageList(Dataset):
     path, reason)`` so that ``collate_skip_bad`` can drop it and report it.
     """
 
-    def __init__(self, samples: Sequence[tuple[str, int]], isize: int, nc: int = 3) -> None:
+    def __init__(self, samples: Sequence[tuple[str, int]], isize: int, nc: int = 3, raw: bool = False) -> None:
         self.samples = list(samples)
         self.nc = nc
-        self.transform = build_transform(isize, nc)
+        self.transform = build_transform(isize, nc, raw)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -192,57 +206,6 @@ class ImageList(Dataset):
             return self.transform(load_image(path, self.nc)), label, path, None
         except Exception as exc:  # any decoding problem: report, never stop the epoch
             return None, label, path, f"{type(exc).__name__}: {exc}"
-
-
-def collate_skip_bad(items):
-    """Stack good items; return ``(images (B,C,H,W), labels (B,), paths, bad)``."""
-    good = [it for it in items if it[0] is not None]
-    bad = [(it[2], it[3]) for it in items if it[0] is None]
-    if not good:
-        return None, None, [], bad
-    x = torch.stack([it[0] for it in good])
-    y = torch.tensor([it[1] for it in good], dtype=torch.long)
-    return x, y, [it[2] for it in good], bad
-
-
-def make_loader(dataset: Dataset, batchsize: int, *, shuffle: bool, drop_last: bool, workers: int,
-                generator: torch.Generator | None = None, pin_memory: bool = False) -> DataLoader:
-    """A DataLoader yielding ``collate_skip_bad`` batches."""
-    return DataLoader(dataset, batch_size=batchsize, shuffle=shuffle, drop_last=drop_last,
-                      num_workers=workers, collate_fn=collate_skip_bad, generator=generator,
-                      pin_memory=pin_memory, persistent_workers=workers > 0)
-
-
-def _decode_chunk(chunk: Sequence[tuple[str, int]], transform, nc: int):
-    tensors, paths, labels, bad = [], [], [], []
-    for path, label in chunk:
-        try:
-            tensors.append(transform(load_image(path, nc)))
-            paths.append(path)
-            labels.append(label)
-        except Exception as exc:  # reported per file; the rest of the batch is scored
-            bad.append((path, f"{type(exc).__name__}: {exc}".splitlines()[0]))
-    x = torch.stack(tensors) if tensors else None
-    return x, labels, paths, bad
-
-
-def iter_image_batches(samples: Sequence[tuple[str, int]], isize: int, nc: int, batchsize: int
-                       ) -> Iterator[tuple[torch.Tensor | None, list[int], list[str], list[tuple[str, str]]]]:
-    """Decode images in a background thread while the previous batch is scored.
-
-    Yields ``(x (B, nc, isize, isize) or None, labels, paths, bad)`` (the
-    order of the training loader's batches) where
-    ``bad`` lists ``(path, reason)`` for files that could not be read.
-    """
-    transform = build_transform(isize, nc)
-    chunks = [samples[i:i + batchsize] for i in range(0, len(samples), batchsize)]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_decode_chunk, chunks[0], transform, nc) if chunks else None
-        for i in range(len(chunks)):
-            result = pending.result()
-            if i + 1 < len(chunks):
-                pending = pool.submit(_decode_chunk, chunks[i + 1], transform, nc)
-            yield result
 
 
 # ------------------------------------------------------------------ packed datasets
@@ -361,31 +324,6 @@ class PackedImages(Dataset):
             yield self.batch(idx), torch.from_numpy(self.labels[idx]), idx
 
 
-class PackedLoader:
-    """Batches of a ``PackedImages`` in the form of ``lib.data.make_loader``: ``(x, labels, filenames, bad=[])``.
-
-    Used by train.py and test.py wherever an image folder is accepted; the
-    shuffle order comes from ``generator`` (re-seeded per epoch by the
-    training loop, as for folders).
-    """
-
-    def __init__(self, dataset: PackedImages, batchsize: int, shuffle: bool = False, drop_last: bool = False,
-                 generator: torch.Generator | None = None) -> None:
-        self.dataset, self.batchsize, self.shuffle, self.drop_last = dataset, batchsize, shuffle, drop_last
-        self.generator = generator
-
-    def __len__(self) -> int:
-        n = len(self.dataset)
-        return n // self.batchsize if self.drop_last else -(-n // self.batchsize)
-
-    def __iter__(self):
-        # the same samplers as a DataLoader over the image folder: same seed, same batches
-        sampler = RandomSampler(self.dataset, generator=self.generator) if self.shuffle else SequentialSampler(self.dataset)
-        names = self.dataset.filenames
-        for idx in BatchSampler(sampler, self.batchsize, self.drop_last):
-            yield self.dataset.batch(idx), torch.from_numpy(self.dataset.labels[idx]), [names[i] for i in idx], []
-
-
 # ------------------------------------------------------------------ one entrance
 @dataclass
 class ImageSource:
@@ -405,19 +343,36 @@ class ImageSource:
         labels = self.packed.labels if self.packed is not None else [label for _, label in self.samples]
         return bool((np.asarray(labels) >= 0).any())
 
-    def scoring_batches(self, batchsize: int):
-        """Batches ``(x, labels, paths, bad)`` in file order, for scoring."""
+    def scoring_batches(self, batchsize: int, start: int = 0, stop: int | None = None, *, workers: int = 1,
+                        raw: bool = False, pin: bool = False):
+        """Batches ``(x, labels, paths, bad)`` of items ``start:stop`` in file order, for scoring (``raw``:
+        uint8 x, normalised by the consumer; ``pin``: page-locked, for CUDA)."""
+        stop = len(self) if stop is None else stop
         if self.packed is not None:
-            return PackedLoader(self.packed, batchsize)
-        return iter_image_batches(self.samples, self.isize, self.nc, batchsize)
+            rows = list(range(start, stop))
+            chunks = [rows[i:i + batchsize] for i in range(0, len(rows), batchsize)]
+            return PackedLoader(self.packed, batchsize, batch_sampler=chunks, raw=raw, pin=pin)
+        isize, nc, transform = self.isize, self.nc, build_transform(self.isize, self.nc)
+
+        def decode(path: str):  # raw: uint8 (H, W, C) numpy, normalised later on the network's device
+            img = resize_center_crop(load_image(path, nc), isize)
+            return np.asarray(img, dtype=np.uint8).reshape(isize, isize, nc) if raw else transform(img)
+        return iter_image_batches(self.samples[start:stop], decode, batchsize, workers, pin)
 
     def training_loader(self, batchsize: int, *, drop_last: bool, generator: torch.Generator, workers: int = 0,
-                        pin_memory: bool = False):
-        """The shuffled training loader; its epochs are ordered by ``generator``."""
+                        pin_memory: bool = False, world=None, raw: bool = False):
+        """The shuffled training loader; its epochs are ordered by ``generator``. Under torchrun (``world``,
+        lib.distributed.World) each rank gets its slice of every global batch of ``batchsize``."""
+        sampler = None
+        if world is not None and world.distributed:
+            from lib.distributed import ShardedBatchSampler
+            sampler = ShardedBatchSampler(len(self), batchsize, world, drop_last=drop_last, generator=generator)
         if self.packed is not None:
-            return PackedLoader(self.packed, batchsize, shuffle=True, drop_last=drop_last, generator=generator)
-        return make_loader(ImageList(self.samples, self.isize, self.nc), batchsize, shuffle=True,
-                           drop_last=drop_last, workers=workers, generator=generator, pin_memory=pin_memory)
+            return PackedLoader(self.packed, batchsize, shuffle=True, drop_last=drop_last, generator=generator,
+                                batch_sampler=sampler, raw=raw, pin=pin_memory)
+        return make_loader(ImageList(self.samples, self.isize, self.nc, raw), batchsize, shuffle=True,
+                           drop_last=drop_last, workers=workers, generator=generator, pin_memory=pin_memory,
+                           batch_sampler=sampler)
 
 
 def open_images(where: str, isize: int, nc: int, *, classes: bool = False, what: str = "images") -> ImageSource:

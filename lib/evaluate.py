@@ -112,35 +112,62 @@ def save_panel(real: torch.Tensor, fake: torch.Tensor, score: float, title: str,
     fig.savefig(path, dpi=100, bbox_inches="tight")
 
 
-def save_worst_grid(items: list[tuple[float, int, torch.Tensor]], path: str) -> None:
-    """Grid of the most anomalous images, highest A first (8 per row, batch min-max as the training grids)."""
-    from torchvision.utils import save_image
+def save_worst_grid(items: list[tuple[float, int, torch.Tensor, str]], path: str):
+    """The most anomalous images, highest A first, 8 per row, each titled with its file name and A.
+
+    ``items`` are ``(A, index, image (C, H, W) in [-1, 1], file name)``; the images share one
+    min-max scaling (as the training grids), so their brightness can be compared.  Returns the
+    matplotlib Figure.
+    """
+    from matplotlib.figure import Figure
+
     items = sorted(items, key=lambda t: -t[0])
-    save_image(torch.stack([t[2] for t in items]), path, normalize=True, nrow=8)
+    stack = torch.stack([t[2] for t in items]).float()
+    lo, hi = float(stack.min()), float(stack.max())
+    ncol = min(8, len(items))
+    nrow = -(-len(items) // ncol)
+    fig = Figure(figsize=(1.6 * ncol, 1.85 * nrow))
+    axes = fig.subplots(nrow, ncol, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, (a, _, img, name), tile in zip(axes.flat, items, stack):
+        arr = ((tile - lo) / max(hi - lo, 1e-12)).permute(1, 2, 0).numpy()
+        ax.imshow(arr.squeeze(-1) if arr.shape[-1] == 1 else arr, cmap="gray", vmin=0, vmax=1)
+        stem = os.path.splitext(os.path.basename(name))[0]
+        ax.set_title(f"{stem[:18]}\nA = {a:.4g}", fontsize=7)
+    fig.suptitle("most anomalous images (highest A first)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return fig
 
 
 def score_files(scorer: Scorer, batches: Iterable[tuple[torch.Tensor | None, list[int], list[str], list]], *,
                 n_total: int, with_label: bool, out_csv: str,
                 normalizers: dict[str, Callable[[np.ndarray], np.ndarray]] | None = None,
-                save_latents: str = "", panels_dir: str = "", n_worst: int = 0, progress: bool = True) -> ScoreResult:
+                save_latents: str = "", panels_dir: str = "", n_worst: int = 0, progress: bool = True,
+                strict: bool = False, first_index: int = 0, metrics: bool = True) -> ScoreResult:
     """Score batches ``(x, labels, filenames, bad)`` and write ``out_csv`` (see module doc).
 
     ``batches`` comes from ``lib.data.ImageSource.scoring_batches`` (image files, or
     packed arrays); ``n_total`` is the number of
     inputs (for the progress bar); ``with_label`` adds the label column.
     ``normalizers`` maps extra column names (``ascore_norm``, ``ascore_pct``)
-    to functions of the raw scores.
+    to functions of the raw scores.  With ``strict``, a file that cannot be read means no
+    output at all: the scores are discarded and nothing is written (panels aside).
+    A shard of a larger set (test.py --shard, torchrun) passes ``first_index`` (its first row's
+    index in the whole set, for panel names) and ``metrics=False`` (computed when the shards merge).
     """
     from tqdm import tqdm
 
     normalizers = normalizers or {}
     res, t0 = ScoreResult(), time.perf_counter()
     latents: dict[str, list] = {"filenames": [], "latent_i": [], "latent_o": [], "ascore": []}
-    worst: list[tuple[float, int, torch.Tensor]] = []  # min-heap of (A, index, image)
+    worst: list[tuple[float, int, torch.Tensor, str]] = []  # min-heap of (A, index, image, file)
     os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
     tmp = _tmp(out_csv)
     try:
-        with open(tmp, "w", newline="") as fh, tqdm(total=n_total, disable=not progress, unit="img") as bar:
+        # disable=None: no bar when stderr is not a terminal (logs, notebooks, CI), one bar otherwise
+        with open(tmp, "w", newline="") as fh, tqdm(total=n_total, disable=None if progress else True, unit="img") as bar:
             writer = csv.writer(fh)
             writer.writerow(["filename", "ascore"] + (["label"] if with_label else []) + list(normalizers))
             for x, labels, paths, bad in batches:
@@ -149,6 +176,7 @@ def score_files(scorer: Scorer, batches: Iterable[tuple[torch.Tensor | None, lis
                 if x is None:
                     continue
                 out = scorer(x)
+                x = out["x"].float().cpu() if (panels_dir or n_worst) else x  # normalised (x may be uint8)
                 a = out["A"].numpy()
                 extra = [fn(a) for fn in normalizers.values()]
                 for i, (p, lab) in enumerate(zip(paths, labels)):
@@ -165,19 +193,21 @@ def score_files(scorer: Scorer, batches: Iterable[tuple[torch.Tensor | None, lis
                     for i, p in enumerate(paths):
                         stem = os.path.splitext(os.path.basename(p))[0]
                         save_panel(x[i], fake[i], float(a[i]), os.path.basename(p),
-                                   os.path.join(panels_dir, f"{res.n_scored + i:06d}_{stem}.png"))
+                                   os.path.join(panels_dir, f"{first_index + res.n_scored + i:06d}_{stem}.png"))
                 if n_worst:
                     for i in range(len(paths)):
-                        item = (float(a[i]), res.n_scored + i, x[i].clone())
+                        item = (float(a[i]), first_index + res.n_scored + i, x[i].clone(), paths[i])
                         (heapq.heappush if len(worst) < n_worst else heapq.heappushpop)(worst, item)
                 res.n_scored += len(paths)
-        if res.n_scored:
+        if res.n_scored and not (strict and res.errors):
             os.replace(tmp, out_csv)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     res.seconds = time.perf_counter() - t0
     base = os.path.dirname(os.path.abspath(out_csv))
+    if strict and res.errors:
+        return res
     if res.errors:
         err_path = os.path.splitext(out_csv)[0] + "_errors.csv"
         write_csv(err_path, ("filename", "reason"), res.errors)
@@ -187,7 +217,7 @@ def score_files(scorer: Scorer, batches: Iterable[tuple[torch.Tensor | None, lis
         atomic_write_bytes(save_latents, _npz_bytes(arrays))
     if worst:
         save_worst_grid(worst, os.path.join(panels_dir or base, "most_anomalous.png"))
-    if with_label and {0, 1} <= set(res.labels):
+    if metrics and with_label and {0, 1} <= set(res.labels):  # metrics=False: a shard (merged later)
         y, s = np.array(res.labels), np.array(res.scores)
         keep = y >= 0
         metrics = detection_metrics(y[keep], s[keep])

@@ -1,10 +1,7 @@
 """GANomaly training: one optimisation step with the original's maths and update order, and the epoch loop.
 
-Code vs paper (Akcay et al. 2018, Jin et al. 2024, eq. numbers of Akcay):
-``netg`` = G = (G_E ``encoder1``, G_D ``decoder``, E ``encoder2``); ``netd`` = D;
-``latent_i`` = z, ``latent_o`` = z_hat; ``err_g_adv`` = L_adv (eq. 1, feature
-matching), ``err_g_con`` = L_con (eq. 2, L1), ``err_g_enc`` = L_enc (eq. 3, L2),
-``err_g`` = w_adv L_adv + w_con L_con + w_enc L_enc (eq. 4); ``err_d`` = BCE of D.
+Names follow the paper and the original (netg, netd, latent_i, latent_o, w_adv, w_con,
+w_enc); the code-to-paper table is in lib/networks.py.
 
 One step, exactly as the original (``optimize_params``):
 
@@ -22,9 +19,16 @@ restricted to the parameters it updates (``backward(inputs=...)``): same
 updates, fewer FLOPs. The only visible difference is D's BatchNorm running
 statistics, which take 2 momentum updates per step instead of 4 (they are
 never used: D always runs in training mode).
+
+Precision (``precision``): ``fp32`` is the default and the faithful one; ``bf16`` runs the networks under
+autocast (CPU or CUDA) and the losses in float32; ``fp64`` runs everything in float64 (a check mode: it lets
+tests compare world sizes below Adam's float32 amplification of rounding). Under torchrun
+(``world.size > 1``) the networks are wrapped in DistributedDataParallel, BatchNorm is global across ranks
+and D's re-initialisation is decided on the all-reduced err_d (lib/distributed.py).
 """
 from __future__ import annotations
 
+import inspect
 import os
 import random
 import time
@@ -36,12 +40,16 @@ import torch
 from torch import nn
 
 from lib.checkpoint import atomic_save
+from lib.distributed import World, convert_batchnorm, shard_range
 from lib.fileio import package_versions
 from lib.health import NonFiniteLossError
 from lib.loss import discriminator_loss, generator_loss
 from lib.networks import NetD, NetG, weights_init
 
-__all__ = ["Ganomaly", "seed_everything", "train"]
+__all__ = ["Ganomaly", "seed_everything", "train", "PRECISIONS", "LOSS_KEYS"]
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.float32, "fp64": torch.float64}  # -> parameter dtype
+LOSS_KEYS = ("err_d", "err_g", "err_g_adv", "err_g_con", "err_g_enc", "d_real", "d_fake")
 
 
 def seed_everything(seed: int) -> None:
@@ -63,69 +71,129 @@ class Ganomaly:
     loss weights w_adv, w_con, w_enc.
     """
 
+    D_REINIT_BELOW = 1e-5  # the original's threshold on err_d
+
     def __init__(self, *, isize: int, nc: int, nz: int, ngf: int, ndf: int, extralayers: int,
                  lr: float, beta1: float, w_adv: float, w_con: float, w_enc: float,
-                 device: str = "cpu", ngpu: int = 1, amp: bool = False, channels_last: bool = False) -> None:
+                 device: str = "cpu", ngpu: int = 1, amp: bool = False, channels_last: bool = False,
+                 precision: str = "fp32", world: World | None = None, sync_bn: bool = True) -> None:
+        precision = "bf16" if amp else precision
+        if precision not in PRECISIONS:
+            raise ValueError(f"{precision=}: expected one of {sorted(PRECISIONS)}")
         self.device = torch.device(device)
+        if precision == "bf16" and self.device.type not in ("cpu", "cuda"):
+            raise ValueError(f"bf16 autocast needs a CPU or CUDA device, not {self.device}")
+        self.precision, self.dtype = precision, PRECISIONS[precision]
+        self.world = world or World()
         self.w = dict(w_adv=float(w_adv), w_con=float(w_con), w_enc=float(w_enc))
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.netg = NetG(isize, nc, nz, ngf, extralayers).to(self.device, memory_format=self.memory_format)
-        self.netd = NetD(isize, nc, ndf, extralayers).to(self.device, memory_format=self.memory_format)
+        self.netg = NetG(isize, nc, nz, ngf, extralayers).to(self.device, self.dtype, memory_format=self.memory_format)
+        self.netd = NetD(isize, nc, ndf, extralayers).to(self.device, self.dtype, memory_format=self.memory_format)
         self.netg.apply(weights_init)
         self.netd.apply(weights_init)
         self.netg.train()
         self.netd.train()
-        # ngpu > 1: data parallel over the first ngpu GPUs (as the original)
-        use_dp = ngpu > 1 and self.device.type == "cuda"
-        self._g = nn.DataParallel(self.netg, list(range(ngpu))) if use_dp else self.netg
-        self._d = nn.DataParallel(self.netd, list(range(ngpu))) if use_dp else self.netd
+        self._g, self._d = self.netg, self.netd
+        if self.world.distributed:
+            if ngpu > 1:
+                raise ValueError("--ngpu > 1 (DataParallel) cannot be combined with torchrun: one GPU per process")
+            if sync_bn:  # sync_bn=False (per-rank statistics) exists only to show what the sync is for
+                convert_batchnorm(self.netg, self.world.backend)
+                convert_batchnorm(self.netd, self.world.backend)
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            # the constructor broadcasts rank 0's weights; BN buffers stay identical by construction (global BN),
+            # so no buffer broadcast at every forward (the keyword changed name in torch 2.14)
+            sync_kw = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters
+                       else "broadcast_buffers")
+            ids = [self.device] if self.device.type == "cuda" else None
+            self._g = DDP(self.netg, device_ids=ids, **{sync_kw: False})
+            self._d = DDP(self.netd, device_ids=ids, **{sync_kw: False})
+        elif ngpu > 1 and self.device.type == "cuda":  # data parallel over the first ngpu GPUs (as the original)
+            self._g = nn.DataParallel(self.netg, list(range(ngpu)))
+            self._d = nn.DataParallel(self.netd, list(range(ngpu)))
         self.optimizer_g = torch.optim.Adam(self.netg.parameters(), lr=lr, betas=(beta1, 0.999))
         self.optimizer_d = torch.optim.Adam(self.netd.parameters(), lr=lr, betas=(beta1, 0.999))
         self._g_params = list(self.netg.parameters())
         self._d_params = list(self.netd.parameters())
-        self.amp = amp and self.device.type == "cuda"
+        self.amp = precision == "bf16"
         self.d_reinits = 0
 
-    def to_input(self, x: torch.Tensor) -> torch.Tensor:
-        return x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+    def autocast(self):
+        """bf16 autocast on this device for ``precision="bf16"``, else nothing."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
 
-    def optimize_params(self, x: torch.Tensor) -> dict[str, float]:
+    def to_input(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch on the device in the model's dtype and memory format; uint8 (B, C, H, W) is normalised there."""
+        x = x.to(self.device, non_blocking=True)
+        if x.dtype == torch.uint8:  # ToTensor + Normalize(0.5, 0.5), the same float32 operations, on the device
+            x = x.float().div_(255).sub_(0.5).div_(0.5)
+        return x.to(self.dtype).contiguous(memory_format=self.memory_format)
+
+    def optimize_params(self, x: torch.Tensor, weight: float = 1.0) -> dict[str, float]:
         """One G step then one D step on the batch x (B, nc, isize, isize) in [-1, 1].
 
         Returns the losses as floats, plus ``d_real`` / ``d_fake`` (D's mean
-        output on real and reconstructed images).
+        output on real and reconstructed images). Under torchrun they are the means over the global batch,
+        the same on every rank; ``weight`` = (this rank's images x ranks / global batch) makes the averaged
+        gradients those of the global mean when ranks hold unequal numbers of images (1.0 when equal).
         """
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
-        with autocast:
+        dt = self.dtype
+        with self.autocast():
             fake, latent_i, latent_o = self._g(x)
             pred_real, feat_real = self._d(x)
             pred_fake, feat_fake = self._d(fake)
-            losses = generator_loss(x, fake, latent_i, latent_o, feat_real.detach(), feat_fake, **self.w)
-        err_d = discriminator_loss(pred_real.float(), pred_fake.float())
+        # losses in the parameters' dtype (float32, or float64 for checks), never in bf16
+        losses = generator_loss(x, fake.to(dt), latent_i.to(dt), latent_o.to(dt), feat_real.detach().to(dt),
+                                feat_fake.to(dt), **self.w)
+        err_d = discriminator_loss(pred_real.to(dt), pred_fake.to(dt))
         self.optimizer_g.zero_grad(set_to_none=True)
         self.optimizer_d.zero_grad(set_to_none=True)
+        scale = weight if weight != 1.0 else None
         # G's gradient must not reach D's weights, D's must not reach G: restrict each backward
-        losses["err_g"].backward(inputs=self._g_params, retain_graph=True)
-        err_d.backward(inputs=self._d_params)
+        (losses["err_g"] * scale if scale else losses["err_g"]).backward(inputs=self._g_params, retain_graph=True)
+        (err_d * scale if scale else err_d).backward(inputs=self._d_params)
         self.optimizer_g.step()
         self.optimizer_d.step()
-        out = {"err_d": err_d.item(), **{k: v.item() for k, v in losses.items()}}
-        if out["err_d"] < 1e-5:
-            self.netd.apply(weights_init)
+        vals = torch.stack([err_d.detach(), *(losses[k].detach() for k in LOSS_KEYS[1:5]),
+                            pred_real.detach().to(dt).mean(), pred_fake.detach().to(dt).mean()])
+        if self.world.distributed:  # global means: every rank logs and decides alike
+            vals = self.world.all_reduce_((vals * weight).to(torch.float64)) / self.world.size
+        out = dict(zip(LOSS_KEYS, vals.tolist()))
+        if out["err_d"] < self.D_REINIT_BELOW:
+            if self.world.is_main:
+                self.netd.apply(weights_init)
+            self.world.broadcast_module(self.netd)  # decided collectively, drawn once on rank 0
             self.d_reinits += 1
-            print("   Reloading net d")
-        out["d_real"] = pred_real.detach().float().mean().item()
-        out["d_fake"] = pred_fake.detach().float().mean().item()
+            if self.world.is_main:
+                print("   Reloading net d")
         return out
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """G(x) in training mode, as the original's image grids (updates BN running stats, as it did)."""
-        return self._g(x)[0]
+        """G(x) in training mode, as the original's image grids (updates BN running stats, as it did).
+
+        Under torchrun every rank must call it (global BatchNorm is a collective).
+        """
+        with self.autocast():
+            return self.netg(x)[0].to(self.dtype)
 
     def state(self) -> dict:
         return dict(netg=self.netg.state_dict(), netd=self.netd.state_dict(),
                     optimizer_g=self.optimizer_g.state_dict(), optimizer_d=self.optimizer_d.state_dict())
+
+
+def _save_epoch(model: Ganomaly, epoch: int, weights_dir: str, fixed_input: torch.Tensor, total_steps: int,
+                opt_dict: dict | None) -> tuple[str, str]:
+    """Write netD_<epoch>.pth then netG_<epoch>.pth (rank 0 only; the caller gathered ``fixed_input``)."""
+    g_path = os.path.join(weights_dir, f"netG_{epoch}.pth")
+    d_path = os.path.join(weights_dir, f"netD_{epoch}.pth")
+    common = dict(epoch=epoch + 1, opt=opt_dict or {}, versions=package_versions(), world_size=model.world.size,
+                  backend=model.world.backend)
+    # D first: a netG_k file is only ever paired with a complete netD_k (resume looks for pairs)
+    atomic_save(dict(common, state_dict=model.netd.state_dict(), optimizer=model.optimizer_d.state_dict()), d_path)
+    atomic_save(dict(common, state_dict=model.netg.state_dict(), optimizer=model.optimizer_g.state_dict(),
+                     fixed_input=fixed_input, total_steps=total_steps, rng_state=torch.get_rng_state()), g_path)
+    return g_path, d_path
 
 
 def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, batchsize: int, weights_dir: str,
@@ -136,14 +204,20 @@ def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, ba
 
     ``loader`` yields ``(x, labels, paths, bad)`` batches (``lib.data.collate_skip_bad``).
     With ``seed != -1`` the shuffle order of epoch e depends only on (seed, e),
-    so a resumed run sees the same batches as an uninterrupted one.
+    so a resumed run sees the same batches as an uninterrupted one. ``batchsize`` is the global batch.
+    Under torchrun (``model.world``) every rank runs this loop on its slices of the global batches; rank 0
+    alone logs, draws and saves (``visualizer`` may be None on the other ranks). A step that leaves some rank
+    without an image is skipped by all ranks together.
     """
     from tqdm import tqdm
 
+    world = model.world
+    main = world.is_main
     total_steps = resume_state.get("total_steps", 0) if resume_state else 0
     fixed_input = resume_state.get("fixed_input") if resume_state else None
-    if fixed_input is not None:
-        fixed_input = model.to_input(fixed_input)
+    if fixed_input is not None:  # the global fixed batch, whatever world size wrote it: take this rank's slice
+        a, b = shard_range(len(fixed_input), world.rank, world.size)
+        fixed_input = model.to_input(fixed_input[a:b])
     n_images = len(loader.dataset) if hasattr(loader, "dataset") else 0
     summary = dict(epochs_run=0, stopped=None, last_checkpoint=None, images_per_s=0.0)
     for epoch in range(start_epoch, niter):
@@ -152,20 +226,28 @@ def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, ba
         sums: dict[str, float] = {}
         steps, epoch_iter, seen, t0 = 0, 0, 0, time.perf_counter()
         saved_images, last_x = False, None
-        bar = tqdm(loader, leave=False, disable=not progress, desc=f"epoch {epoch + 1}/{niter}")
+        bar = tqdm(loader, leave=False, disable=not (progress and main), desc=f"epoch {epoch + 1}/{niter}")
         for x, _, _, bad in bar:
             if bad and bad_files is not None:
                 bad_files.add(bad)
-            if x is None:
+            n_local = 0 if x is None else int(x.shape[0])
+            n_global, weight = n_local, 1.0
+            if world.distributed:  # agree on the step: skipped by all when any rank holds no image
+                counts = world.all_reduce_(torch.tensor([n_local, int(n_local == 0)], dtype=torch.int64))
+                if counts[1] > 0:
+                    continue
+                n_global = int(counts[0])
+                weight = n_local * world.size / n_global
+            elif n_local == 0:
                 continue
             x = last_x = model.to_input(x)
             total_steps += batchsize
             epoch_iter += batchsize
             if fixed_input is None:  # the first batch of the run, kept for the fixed_fakes grids
                 fixed_input = x.clone()
-            errors = model.optimize_params(x)
+            errors = model.optimize_params(x, weight)
             steps += 1
-            seen += x.shape[0]
+            seen += n_global
             for k, v in errors.items():
                 sums[k] = sums.get(k, 0.0) + v
             if health is not None:
@@ -173,36 +255,38 @@ def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, ba
                     health.step(errors)
                 except NonFiniteLossError as exc:  # stop cleanly: the last epoch's checkpoint stays the good one
                     summary["stopped"] = str(exc)
-                    visualizer.log(f"STOPPED at epoch {epoch} step {steps}: {exc}")
+                    if main:
+                        visualizer.log(f"STOPPED at epoch {epoch} step {steps}: {exc}")
                     return summary
-            if total_steps % print_freq == 0:
+            if total_steps % print_freq == 0 and main:
                 rate = seen / max(time.perf_counter() - t0, 1e-9)
                 visualizer.plot_errors(epoch + epoch_iter / max(n_images, 1), {**errors, "images_per_s": rate})
             if total_steps % save_image_freq == 0:
-                visualizer.save_images(epoch, x, model.reconstruct(x), model.reconstruct(fixed_input))
+                fakes, fixed = model.reconstruct(x), model.reconstruct(fixed_input)  # every rank: global BN
+                if main:
+                    visualizer.save_images(epoch, x, fakes, fixed, fixed_reals=fixed_input)
                 saved_images = True
         if steps == 0:
             raise RuntimeError("no trainable batch in this epoch: every image was unreadable, or the training set "
                                "is smaller than --batchsize with --droplast (use --no-droplast)")
         if not saved_images:  # small datasets never hit the frequency condition: still give one grid per epoch
-            visualizer.save_images(epoch, last_x, model.reconstruct(last_x), model.reconstruct(fixed_input))
+            fakes, fixed = model.reconstruct(last_x), model.reconstruct(fixed_input)
+            if main:
+                visualizer.save_images(epoch, last_x, fakes, fixed, fixed_reals=fixed_input)
         elapsed = time.perf_counter() - t0
         means = {k: v / steps for k, v in sums.items()}
-        print(f">> Training model Ganomaly. Epoch {epoch + 1}/{niter}  ({seen / elapsed:.1f} images/s)")
         keys = ("err_d", "err_g", "err_g_adv", "err_g_con", "err_g_enc")
-        print(visualizer.print_epoch_errors(epoch, niter, {k: means[k] for k in keys}))
-        if health is not None:
-            for w in health.end_epoch(epoch, means):
+        warns = health.end_epoch(epoch, means) if health is not None else []
+        global_fixed = world.gather_cat(fixed_input.detach().cpu())  # a collective: every rank
+        if main:
+            print(f">> Training model Ganomaly. Epoch {epoch + 1}/{niter}  ({seen / elapsed:.1f} images/s)")
+            print(visualizer.print_epoch_errors(epoch, niter, {k: means[k] for k in keys}))
+            for w in warns:
                 print(f"WARNING: {w}")
                 visualizer.log(f"WARNING: {w}")
-        g_path = os.path.join(weights_dir, f"netG_{epoch}.pth")
-        d_path = os.path.join(weights_dir, f"netD_{epoch}.pth")
-        common = dict(epoch=epoch + 1, opt=opt_dict or {}, versions=package_versions())
-        # D first: a netG_k file is only ever paired with a complete netD_k (resume looks for pairs)
-        atomic_save(dict(common, state_dict=model.netd.state_dict(), optimizer=model.optimizer_d.state_dict()), d_path)
-        atomic_save(dict(common, state_dict=model.netg.state_dict(), optimizer=model.optimizer_g.state_dict(),
-                         fixed_input=fixed_input.detach().cpu(), total_steps=total_steps,
-                         rng_state=torch.get_rng_state()), g_path)
+            g_path, _ = _save_epoch(model, epoch, weights_dir, global_fixed, total_steps, opt_dict)
+        else:
+            g_path = os.path.join(weights_dir, f"netG_{epoch}.pth")
         summary.update(epochs_run=summary["epochs_run"] + 1, last_checkpoint=g_path, images_per_s=seen / elapsed,
                        last_errors=means)
     return summary

@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from lib.fileio import write_json
 
 __all__ = ["PAPER_A_MIN", "PAPER_A_MAX", "PerSampleNorm", "Scorer", "normalize_paper",
-           "Calibration"]
+           "Calibration", "BATCH_RTOL", "BF16_RTOL"]
 
 # paper_plot_0211.ipynb of Jin et al. 2024: A_norm = (A - 0.0007747652) / (0.93256927 - 0.0007747652)
 PAPER_A_MIN = 0.0007747652
@@ -42,6 +42,12 @@ PAPER_A_MAX = 0.93256927
 #: by up to ~1.3e-6 relative on this CPU (64 against 1 happened to be identical).  Used
 #: wherever scores from different batchings are compared (tests, sharded scoring).
 BATCH_RTOL = 1e-5
+
+#: Relative tolerance of a bf16 score (``--precision bf16``) against the fp32 one.  bf16 keeps 8 bits of
+#: mantissa, so latent_i and latent_o carry ~0.5 % errors and A, a mean squared difference of the two,
+#: moves by up to 1.6 % (median 0.4 %) on the bundled 36 cutouts and examples, paper-size NetG, this CPU;
+#: ranks among images whose A differ by less than that can swap (docs/scaling.md has the figures).
+BF16_RTOL = 3e-2
 
 
 def normalize_paper(a: np.ndarray) -> np.ndarray:
@@ -82,23 +88,46 @@ class Scorer:
     netg : a trained ``lib.networks.NetG`` (left untouched: the scorer works on a copy).
     mode : ``"paper"`` (per-image BatchNorm statistics) or ``"eval"`` (running statistics).
     device : torch device for the forward passes.
+    precision : ``"fp32"`` (the faithful default), ``"bf16"`` (autocast on CPU or CUDA; latents and A are
+        computed in float32 from the bf16 network outputs; docs/scaling.md gives the effect on A) or
+        ``"fp64"`` (a check mode).
+    channels_last : channels-last memory format (same maths, faster convolutions on most hardware).
     """
 
-    def __init__(self, netg: nn.Module, mode: str = "paper", device: str | torch.device = "cpu") -> None:
+    def __init__(self, netg: nn.Module, mode: str = "paper", device: str | torch.device = "cpu",
+                 precision: str = "fp32", channels_last: bool = False) -> None:
         if mode not in ("paper", "eval"):
             raise ValueError(f"score mode must be 'paper' or 'eval', got {mode!r}")
-        self.mode = mode
+        if precision not in ("fp32", "bf16", "fp64"):
+            raise ValueError(f"precision must be 'fp32', 'bf16' or 'fp64', got {precision!r}")
+        self.mode, self.precision = mode, precision
         self.device = torch.device(device)
+        self.dtype = torch.float64 if precision == "fp64" else torch.float32
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         net = _with_per_sample_norm(netg) if mode == "paper" else copy.deepcopy(netg)
-        self.netg = net.to(self.device).eval()  # eval() only matters for mode="eval": no BatchNorm left otherwise
+        # eval() only matters for mode="eval": no BatchNorm left otherwise
+        self.netg = net.to(self.device, self.dtype, memory_format=self.memory_format).eval()
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """x (B, nc, isize, isize) in [-1, 1] -> dict of ``A`` (B,) float64 and ``latent_i``, ``latent_o`` (B, nz), ``fake``."""
-        fake, latent_i, latent_o = self.netg(x.to(self.device, non_blocking=True))
+        """x (B, nc, isize, isize) -> dict of ``A`` (B,) float64, ``latent_i``, ``latent_o`` (B, nz), ``fake`` and ``x``.
+
+        ``x`` is float in [-1, 1], or uint8 pixels that are normalised here, on the device, with the
+        original's float32 operations (lib.data.normalize_uint8); the returned ``x`` is the normalised batch.
+        """
+        x = x.to(self.device, non_blocking=True)
+        if x.dtype == torch.uint8:
+            x = x.float().div_(255).sub_(0.5).div_(0.5)  # = lib.data.normalize_uint8 (no import: no cycle)
+        x = x.to(self.dtype).contiguous(memory_format=self.memory_format)
+        if self.precision == "bf16":
+            with torch.autocast(self.device.type, dtype=torch.bfloat16):
+                fake, latent_i, latent_o = self.netg(x)
+            latent_i, latent_o = latent_i.float(), latent_o.float()
+        else:
+            fake, latent_i, latent_o = self.netg(x)
         latent_i, latent_o = latent_i.flatten(1), latent_o.flatten(1)  # (B, nz, 1, 1) -> (B, nz)
         a = torch.mean(torch.pow(latent_i - latent_o, 2), dim=1)
-        return dict(A=a.double().cpu(), latent_i=latent_i.cpu(), latent_o=latent_o.cpu(), fake=fake)
+        return dict(A=a.double().cpu(), latent_i=latent_i.cpu(), latent_o=latent_o.cpu(), fake=fake, x=x)
 
 
 class Calibration:

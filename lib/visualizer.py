@@ -22,6 +22,29 @@ from torchvision.utils import save_image
 __all__ = ["Visualizer"]
 
 
+def labelled_pairs(inputs: torch.Tensor, recons: torch.Tensor, when: str, zoom: int = 2):
+    """A PIL image: ``inputs`` (B, C, H, W) in a labelled top row, their reconstructions below.
+
+    Both rows share one min-max scaling (that of the inputs and reconstructions together), so
+    brightness differences are real.  PIL, not matplotlib: training calls this often.
+    """
+    from PIL import Image, ImageDraw
+    from torchvision.utils import make_grid
+
+    both = torch.cat([inputs, recons]).detach().float().cpu()
+    grid = make_grid(both, nrow=len(inputs), normalize=True, padding=2, pad_value=1.0)
+    arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+    tiles = Image.fromarray(arr.squeeze(-1) if arr.shape[-1] == 1 else arr).convert("RGB")
+    tiles = tiles.resize((tiles.width * zoom, tiles.height * zoom), Image.NEAREST)
+    band = 14
+    out = Image.new("RGB", (tiles.width, tiles.height + 2 * band), "white")
+    out.paste(tiles, (0, band))
+    draw = ImageDraw.Draw(out)
+    draw.text((4, 1), "input (fixed batch, tiles 0-%d)" % (len(inputs) - 1), fill="black")
+    draw.text((4, band + tiles.height + 1), f"reconstruction {when} (same tiles)", fill="black")
+    return out
+
+
 class Visualizer:
     """Writes the loss log and image grids; forwards everything to the live sinks.
 
@@ -64,11 +87,22 @@ class Visualizer:
             fh.write(line + "\n")
         return line
 
-    def save_images(self, epoch: int, reals: torch.Tensor, fakes: torch.Tensor, fixed: torch.Tensor) -> None:
-        """Save the three grids (each min-max normalised over its batch, as the original) and show them live."""
+    def save_images(self, epoch: int, reals: torch.Tensor, fakes: torch.Tensor, fixed: torch.Tensor,
+                    fixed_reals: torch.Tensor | None = None) -> None:
+        """Save the grids (each min-max normalised over its batch, as the original) and show them live.
+
+        ``reals.png`` and ``fakes.png`` are one batch and its reconstructions, tile for tile;
+        ``fixed_fakes_<e>.png`` reconstructs the fixed batch, whose inputs are ``fixed_reals.png``
+        (new), and ``fixed_pairs_<e>.png`` (new) puts the first 8 inputs above their
+        reconstructions with labels, so that a reconstruction can be matched to its galaxy.
+        """
         save_image(reals, os.path.join(self.image_dir, "reals.png"), normalize=True)
         save_image(fakes, os.path.join(self.image_dir, "fakes.png"), normalize=True)
         save_image(fixed, os.path.join(self.image_dir, f"fixed_fakes_{epoch + 1:03d}.png"), normalize=True)
+        if fixed_reals is not None:
+            save_image(fixed_reals, os.path.join(self.image_dir, "fixed_reals.png"), normalize=True)
+            labelled_pairs(fixed_reals[:8], fixed[:8], f"after epoch {epoch + 1}").save(
+                os.path.join(self.image_dir, f"fixed_pairs_{epoch + 1:03d}.png"))
         for s in self.sinks:
             s.images({"reals": reals, "fakes": fakes, "fixed_fakes": fixed})
 

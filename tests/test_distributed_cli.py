@@ -1,0 +1,94 @@
+"""``torchrun train.py`` end to end on CPU/gloo: 2 processes == 1 process, and resume 2 -> 1 (float64 check mode)."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import train
+from tests.conftest import ROOT
+from tests.test_distributed import free_port
+
+# 16 training images, global batch 8: two steps per epoch, each rank 4 images per step
+SMALL = ["--isize", "16", "--nz", "8", "--ngf", "8", "--ndf", "8", "--batchsize", "8", "--device", "cpu",
+         "--precision", "fp64", "--manualseed", "3", "--name", "run"]
+
+
+def torchrun(nproc: int, script: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_addr",
+           "127.0.0.1", "--master_port", str(free_port()), script, *args]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def load(run_dir, net: str, epoch: int) -> dict:
+    return torch.load(os.path.join(run_dir, "run", "train", "weights", f"{net}_{epoch}.pth"), weights_only=True)
+
+
+def max_diff(a: dict, b: dict) -> float:
+    """Largest difference over weights, BN buffers and Adam moments of two checkpoints."""
+    out = max(float((a["state_dict"][k].double() - b["state_dict"][k].double()).abs().max()) for k in a["state_dict"])
+    for i, st in a["optimizer"]["state"].items():
+        for k, v in st.items():
+            out = max(out, float((v.double() - b["optimizer"]["state"][i][k].double()).abs().max()))
+    return out
+
+
+def test_torchrun_training_equals_one_process_and_resumes_on_one(sdss_dataset, tmp_path):
+    two, one, resumed = tmp_path / "two", tmp_path / "one", tmp_path / "resumed"
+    r = torchrun(2, "train.py", "--dataroot", str(sdss_dataset), "--outf", str(two), "--niter", "1", *SMALL)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert train.main(["--dataroot", str(sdss_dataset), "--outf", str(one), "--niter", "2", *SMALL]) == 0
+    for net in ("netG", "netD"):  # epoch 0: 2 ranks x 4 images == 1 process x 8 images
+        a, b = load(two, net, 0), load(one, net, 0)
+        assert a["world_size"] == 2 and a["backend"] == "gloo" and b["world_size"] == 1
+        assert max_diff(a, b) < 1e-9, net
+    assert torch.equal(load(two, "netG", 0)["fixed_input"], load(one, "netG", 0)["fixed_input"])  # global batch
+    info = json.loads((two / "run" / "train" / "run_info.json").read_text())
+    assert info["world_size"] == 2 and info["backend"] == "gloo"
+    log = (two / "run" / "loss_log.txt").read_text()
+    assert log.count("Loss:") == 1  # rank 0 alone logs
+    # resume the 2-process checkpoint on 1 process: epoch 1 equals the uninterrupted 1-process run
+    shutil.copytree(two, resumed)
+    assert train.main(["--dataroot", str(sdss_dataset), "--outf", str(resumed), "--niter", "2", "--resume",
+                       *SMALL]) == 0
+    for net in ("netG", "netD"):
+        assert max_diff(load(resumed, net, 1), load(one, net, 1)) < 1e-9, net
+
+
+def test_batchsize_must_divide_over_the_ranks(sdss_dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it; refused before any process group is made
+    assert train.main(["--dataroot", str(sdss_dataset), "--outf", str(tmp_path), "--batchsize", "7",
+                       "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "must divide evenly over the 2 processes" in err[0]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="finds the ranks through /proc")
+def test_one_rank_dying_stops_all_with_one_line_and_intact_checkpoints(sdss_dataset, tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(free_port()), "train.py", "--dataroot", str(sdss_dataset), "--outf", str(tmp_path),
+           "--niter", "500", *SMALL[:-6], "--name", "run"]
+    with open(tmp_path / "err.txt", "w") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err,
+                                env=dict(os.environ, OMP_NUM_THREADS="1"))
+        weights = tmp_path / "run" / "train" / "weights"
+        deadline = time.time() + 120
+        while not (weights / "netG_1.pth").exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        children = open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()
+        rank1 = [int(p) for p in children if b"RANK=1\0" in open(f"/proc/{p}/environ", "rb").read()]
+        assert rank1, "rank 1 not found"
+        os.kill(rank1[0], signal.SIGKILL)
+        assert proc.wait(timeout=120) != 0
+    text = (tmp_path / "err.txt").read_text().replace("\r", "\n")
+    ours = [line for line in text.splitlines() if line.startswith("error:")]
+    assert len(ours) == 1 and "rank 0 of 2 stopped (lost contact with another process" in ours[0], ours
+    for f in weights.glob("*.pth"):  # every file complete (atomic writes)
+        torch.load(f, weights_only=True)
+    assert not list(weights.glob(".*"))
