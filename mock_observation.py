@@ -144,4 +144,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from options import one_line_warnings
+    one_line_warnings()
     sys.exit(main())

@@ -1,23 +1,24 @@
 #!/usr/bin/env python
-"""Rate simulation suites against observed galaxies by their anomaly scores.
+"""Rate simulation suites against observed galaxies: anomaly scores A and latent two-sample tests.
 
-Example::
+Example (CSVs written by ``test.py --save_latents --out_csv scores/NAME.csv``)::
 
-    python rate.py --reference SDSS=output/sdss_test_scores.csv \\
-        --suite NoAGN=scores_noagn.csv --suite AGN=scores_agn.csv \\
-        --mass-col m --mass-scale linear --group-col galaxy --out output/rating
+    python rate.py --reference observed=scores/observed.csv \\
+        --suite NoAGN=scores/noagn.csv --suite AGN=scores/agn.csv --out output/rating
 
-writes ``output/rating/rating.csv`` (one row per suite and mass bin, 'all'
-first), ``rating.md``, ``rating_run.json`` and PNG figures.  See
-:mod:`lib.rating` for the statistics.
+reads ``scores/NAME_latents.npz`` beside each CSV (without it: A statistics only) and the
+images' ``metadata.csv`` (``--metadata NAME=CSV``, or the image folder recorded in
+``scores/NAME_run.json``), groups images by ``galaxy`` and bins them by ``logmstar``.
+Writes ``output/rating/rating.csv`` (every statistic, one row per suite and mass bin),
+``summary.md`` (the A rating, the latent rating and a verdict per row), ``rating.md``,
+``rating_run.json`` and PNG figures.  docs/rating.md explains every column.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from lib.rating import PAPER_MASS_EDGES, RatingError
-from lib.rating import run_rating
+from lib.rating import PAPER_MASS_EDGES, LatentConfig, RatingError, run_rating
 
 
 def _floats(text: str) -> list[float]:
@@ -32,19 +33,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", required=True, metavar="NAME=CSV", help="observed scores, e.g. SDSS test set")
     p.add_argument("--suite", action="append", default=[], metavar="NAME=CSV",
                    help="simulation scores (repeat for each suite)")
+    p.add_argument("--metadata", action="append", default=[], metavar="NAME=CSV",
+                   help="images' metadata.csv of table NAME (columns file, galaxy, logmstar ...); default: the "
+                        "metadata.csv of the image folder that test.py recorded in <csv stem>_run.json")
     p.add_argument("--score-col", default="ascore", help="score column (default: ascore)")
-    p.add_argument("--mass-col", default=None, help="stellar-mass column; enables the per-mass-bin rows")
+    p.add_argument("--mass-col", default=None,
+                   help="stellar-mass column (default: logmstar when every table has it, e.g. from its metadata)")
     p.add_argument("--mass-scale", default="log", choices=["log", "linear"],
                    help="log: log10(M*/Msun); linear: M*/Msun (default: log)")
     p.add_argument("--group-col", default=None,
-                   help="images of one galaxy share a value (e.g. 20 orientations); bootstrap resamples groups")
+                   help="images of one galaxy share a value (e.g. 20 orientations); resampled and permuted "
+                        "together (default: galaxy when a table has it)")
     p.add_argument("--mass-bins", type=_floats, nargs="+", default=None, metavar="EDGE",
                    help="bin edges in log10 M*, half-open [low, high) (default: the paper's "
                         + " ".join(f"{e:g}" for e in PAPER_MASS_EDGES) + ")")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates (default: 1000; 0 = none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap, folds and permutations (default: 0)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates of the A statistics "
+                   "(default: 1000; 0 = none)")
+    p.add_argument("--n-perm", type=int, default=200, help="permutations for p-values and null bands (default: 200)")
+    p.add_argument("--latent-features", default="latent_i", choices=["latent_i", "latent_i+diff"],
+                   help="C2ST/MMD features: the encoder's code, or that plus latent_o - latent_i")
+    p.add_argument("--classifier", default="ridge", choices=["ridge", "logistic"],
+                   help="C2ST classifier: ridge (exact permutation p-value) or logistic (approximate)")
+    p.add_argument("--folds", type=int, default=5, help="C2ST cross-validation folds (default: 5)")
+    p.add_argument("--ridge", type=float, default=0.1,
+                   help="ridge classifier's penalty per training image on standardised latents (default: 0.1)")
+    p.add_argument("--no-mmd", action="store_true", help="skip the kernel statistic")
     p.add_argument("--no-figures", action="store_true", help="write only the tables")
+    p.add_argument("--quiet", action="store_true", help="print only the notes and where the outputs went "
+                   "(the summary is in summary.md)")
     return p
 
 
@@ -56,17 +74,28 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     edges = [e for group in args.mass_bins for e in group] if args.mass_bins else None
     try:
+        if args.folds < 2 or args.n_perm < 0 or args.ridge <= 0:
+            raise RatingError(f"--folds must be >= 2, --n-perm >= 0 and --ridge > 0, got {args.folds}, "
+                              f"{args.n_perm} and {args.ridge}")
+        cfg = LatentConfig(features=args.latent_features, classifier=args.classifier, n_folds=args.folds, ridge=args.ridge,
+                           n_boot=min(args.n_boot, 200) if args.n_boot else 0, n_perm=args.n_perm, seed=args.seed,
+                           mmd=not args.no_mmd)
         table = run_rating(args.reference, args.suite, args.out, score_col=args.score_col, mass_col=args.mass_col,
                            mass_scale=args.mass_scale, group_col=args.group_col, mass_bins=edges,
-                           n_boot=args.n_boot, seed=args.seed, figures=not args.no_figures)
+                           n_boot=args.n_boot, seed=args.seed, figures=not args.no_figures,
+                           metadata=args.metadata, latent_config=cfg)
     except RatingError as exc:
         print(f"rate.py: error: {exc}", file=sys.stderr)
         return 2
-    shown = table[["suite", "mass_bin", "n_images", "mean", "median", "overlap", "overlap_lo", "overlap_hi"]]
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"wrote {args.out}/rating.csv, rating.md and figures")
+    for note in table.attrs["notes"]:
+        print(f"note: {note}")
+    if not args.quiet:
+        print(table.attrs["summary"].to_string(index=False))
+    print(f"wrote {args.out}/rating.csv, summary.md, rating.md, rating_run.json and figures")
     return 0
 
 
 if __name__ == "__main__":
+    from options import one_line_warnings
+    one_line_warnings()
     sys.exit(main())

@@ -1,18 +1,18 @@
-"""Ladder benchmark: does GANomaly rank each knob's strengths in order?
+"""Ladder benchmark: which statistic of the rating orders each knob's strengths, against an independent reference?
 
     python benchmarks/ladder.py                      # full run (tens of minutes on 2 CPU cores)
-    python benchmarks/ladder.py --n-train 256 --n-suite 32 --niter 1   # plumbing check (~2 min)
+    python benchmarks/ladder.py --n-train 256 --n-suite 32 --niter 1   # plumbing check (~3 min)
     python benchmarks/ladder.py --weights output/ladder/ladder/train/weights/netG_14.pth  # rescore only
 
-Generates an ``observed`` training set, a held-out ``observed`` set and every
-``<knob>_<strength>`` suite (the held-out set and all suites share one seed, so each
-suite shows the same galaxies as the held-out set with only its knob changed: a paired
-comparison), trains GANomaly with ``train.py``, scores every set with ``test.py`` and
-prints, per knob, the mean anomaly score A at strength 0 (observed), 1, 2, 3 and
-Spearman's rho between strength and mean A (1.0 = perfectly ordered), rho over the
-individual images, and the paired change dA_s of A (same galaxy with and without the
-knob) with its standard error se_s.  Results go to ``<out>/ladder.csv``.  Generation is resumable: a
-re-run reuses the images already written.
+Generates an ``observed`` training set, an independent observed reference (its own seed), the suites'
+base population without any knob (``base_0``, strength 0) and every ``<knob>_<strength>`` suite (the
+same galaxies as ``base_0`` with one knob changed), trains GANomaly with ``train.py``, scores every set
+with ``test.py --save_latents`` and rates every suite against the reference exactly as ``rate.py`` does
+(:func:`lib.rating.rate`: A statistics and latent C2ST / MMD).  Prints, per knob, Spearman's rho between
+strength 0..3 and each statistic (1 = ordered; the overlap's sign flipped so that 1 always means "a stronger
+knob looks more different"), the statistics that order it, and the observed-vs-observed (half vs half) value
+of every statistic with a null band against that band.  Results: ``<out>/ladder.csv``, ``<out>/null.csv``,
+``<out>/rating/``.  Generation is resumable: a re-run reuses the images already written.
 """
 
 from __future__ import annotations
@@ -23,14 +23,16 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import rate  # noqa: E402
 from lib import galaxies  # noqa: E402
+from lib.rating.ladder import null_check, strength_orders  # noqa: E402
+
+BASE = "base_0"
 
 
 def run(cmd: list[str]) -> None:
@@ -46,38 +48,11 @@ def newest_netg(weights_dir: str) -> str:
     return os.path.join(weights_dir, f"netG_{epochs[-1]}.pth")
 
 
-def _by_index(df: pd.DataFrame) -> pd.Series:
-    """A indexed by the image index parsed from ``<name>_<index>.jpg``."""
-    idx = df["filename"].str.extract(r"_(\d+)\.[A-Za-z]+$")[0].astype(int)
-    return pd.Series(df["ascore"].to_numpy(dtype=float), index=idx.to_numpy())
-
-
-def ladder_table(scores: dict[str, pd.DataFrame], knobs: list[str]) -> pd.DataFrame:
-    """Per knob: mean A at strength 0..3, Spearman rho of the means and over the images,
-    and the paired change of A (same galaxy with and without the knob) at each strength
-    with its standard error."""
-    rows = []
-    ref = _by_index(scores["observed"])
-    for knob in knobs:
-        sets = [ref] + [_by_index(scores[f"{knob}_{s}"]) for s in (1, 2, 3)]
-        means = [float(a.mean()) for a in sets]
-        strength = np.concatenate([np.full(len(a), s) for s, a in enumerate(sets)])
-        rho_img, p_img = spearmanr(strength, np.concatenate([a.to_numpy() for a in sets]))
-        row = dict(knob=knob, **{f"mean_A_{s}": m for s, m in enumerate(means)},
-                   rho_means=spearmanr([0, 1, 2, 3], means)[0], rho_images=rho_img, p_images=p_img)
-        for s in (1, 2, 3):
-            d = (sets[s] - ref).dropna()  # pairs: the same image index in both sets
-            row[f"dA_{s}"] = float(d.mean()) if len(d) else np.nan
-            row[f"se_{s}"] = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else np.nan
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "output", "ladder"))
     ap.add_argument("--n-train", type=int, default=6000)
-    ap.add_argument("--n-suite", type=int, default=500, help="images per suite and in the held-out observed set")
+    ap.add_argument("--n-suite", type=int, default=500, help="images per suite and in the reference")
     ap.add_argument("--niter", type=int, default=15, help="training epochs")
     ap.add_argument("--ngf", type=int, default=64, help="generator and discriminator width (paper: 64)")
     ap.add_argument("--batchsize", type=int, default=64)
@@ -94,12 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     py = sys.executable
     t0 = time.time()
     data = os.path.join(args.out, "data")
-    names = ["observed"] + [f"{k}_{s}" for k in args.knobs for s in (1, 2, 3)]
+    sets = os.path.join(args.out, "sets")
     if not args.weights:
         galaxies.generate("observed", args.n_train, args.seed, os.path.join(data, "train"), workers=args.workers)
-    for name in names:  # one seed for all scored sets: paired comparison
-        galaxies.generate(name, args.n_suite, args.seed + 1000, os.path.join(args.out, "sets", name),
-                          workers=args.workers)
+    # the reference: its own seed, other galaxies than the suites' (unpaired, as a user's comparison)
+    galaxies.generate("observed", args.n_suite, args.seed + 2000, os.path.join(sets, "observed"), workers=args.workers)
+    names = [BASE] + [f"{k}_{s}" for k in args.knobs for s in (1, 2, 3)]
+    for name in names:  # one seed for base_0 and every suite: the same galaxies, each with one knob
+        galaxies.generate("observed" if name == BASE else name, args.n_suite, args.seed + 1000,
+                          os.path.join(sets, name), workers=args.workers)
     print(f"generation: {time.time() - t0:.0f} s", flush=True)
     weights = args.weights
     if not weights:
@@ -109,21 +87,34 @@ def main(argv: list[str] | None = None) -> int:
              "--manualseed", str(args.seed), "--device", args.device])
         weights = newest_netg(os.path.join(args.out, "ladder", "train", "weights"))
         print(f"training: {time.time() - t1:.0f} s -> {weights}", flush=True)
-    scores = {}
     t2 = time.time()
-    for name in names:
-        csv = os.path.join(args.out, "scores", f"{name}.csv")
-        os.makedirs(os.path.dirname(csv), exist_ok=True)
-        run([py, "test.py", "--weights", weights, "--images", os.path.join(args.out, "sets", name),
-             "--out_csv", csv, "--device", args.device])
-        scores[name] = pd.read_csv(csv)
+    csvs = {}
+    for name in ["observed"] + names:
+        csvs[name] = os.path.join(args.out, "scores", f"{name}.csv")
+        os.makedirs(os.path.dirname(csvs[name]), exist_ok=True)
+        run([py, "test.py", "--weights", weights, "--images", os.path.join(sets, name), "--out_csv", csvs[name],
+             "--device", args.device, "--save_latents"])
     print(f"scoring: {time.time() - t2:.0f} s", flush=True)
-    table = ladder_table(scores, args.knobs)
-    table.to_csv(os.path.join(args.out, "ladder.csv"), index=False)
-    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
-        print(table.to_string(index=False))
-    print(f"knobs ranked in order (rho of means = 1): {int((table['rho_means'] > 0.999).sum())} of {len(table)}; "
-          f"total {time.time() - t0:.0f} s; weights {weights}")
+    t3 = time.time()
+    rating = os.path.join(args.out, "rating")
+    if rate.main(["--reference", f"observed={csvs['observed']}",
+                  *sum((["--suite", f"{n}={csvs[n]}"] for n in names), []),
+                  "--out", rating, "--n-boot", "200", "--seed", str(args.seed)]):
+        return 1
+    print(f"rating: {time.time() - t3:.0f} s", flush=True)
+    table = pd.read_csv(os.path.join(rating, "rating.csv"))
+    orders = strength_orders(table, args.knobs, BASE)
+    nulls = null_check(table)
+    orders.to_csv(os.path.join(args.out, "ladder.csv"), index=False)
+    nulls.to_csv(os.path.join(args.out, "null.csv"), index=False)
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:+.2f}".format):
+        print("\nSpearman rho over strengths 0-3, all masses (+1 = ordered; overlap sign-flipped):")
+        print(orders.to_string(index=False))
+        print("\nobserved half vs half, each statistic against its permutation null band:")
+        print(nulls.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    n_ok = int((orders["ordered_by"] != "none").sum())
+    print(f"knobs ordered by at least one statistic: {n_ok} of {len(orders)}; null inside its band: "
+          f"{int(nulls['inside'].sum())} of {len(nulls)}; total {time.time() - t0:.0f} s; weights {weights}")
     return 0
 
 

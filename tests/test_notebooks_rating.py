@@ -68,9 +68,17 @@ def test_paper_plots_notebook_rates_demo_suites_when_present(repo_copy):
                                                                                        index=False)
     pd.DataFrame({"filename": [f"n{i}.png" for i in range(300)], "ascore": obs * 2}).to_csv(demo / "noise_0.5.csv",
                                                                                            index=False)
+    for name, prefix, shift in (("observed", "o", 0.0), ("noise_0.5", "n", 0.8)):  # test.py --save_latents
+        z = rng.normal(size=(300, 16))
+        z[:, 3] += shift
+        np.savez(demo / f"{name}_latents.npz", filenames=np.array([f"{prefix}{i}.png" for i in range(300)]),
+                 latent_i=z, latent_o=z, ascore=np.zeros(300))
     text, images, errors = _outputs(_run(repo_copy))
     assert not errors
     assert "section skipped" not in text
     assert "noise_0.5" in text and "observed" in text
+    assert "latents for 2 of 2 tables" in text and "C2ST AUROC [95%]" in text
+    assert "harder to reconstruct" in text and "separable in latent space" in text
     assert images == 6
     assert (demo.parent / "paper_plots" / "demo_ranking.png").is_file()
+    assert (demo.parent / "paper_plots" / "demo_ecdf.png").is_file()

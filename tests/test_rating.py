@@ -64,7 +64,7 @@ def test_two_sample_statistics_are_scipy_values():
     rng = np.random.default_rng(2)
     a, b = rng.lognormal(-4, 0.5, 300), rng.lognormal(-3.8, 0.5, 500)
     out = R.two_sample(a, b)
-    ks = stats.ks_2samp(a, b)
+    ks = stats.ks_2samp(a, b, method="asymp")  # 300 x 500 > 10,000 pairs: the asymptotic distribution
     assert out["ks_stat"] == pytest.approx(ks.statistic)
     assert out["ks_pvalue"] == pytest.approx(ks.pvalue)
     assert out["wasserstein"] == pytest.approx(stats.wasserstein_distance(a, b))
@@ -153,9 +153,10 @@ def test_rate_table_rows_and_warnings():
     high = pd.DataFrame({"ascore": rng.lognormal(-4, 0.5, 40), "m": np.full(40, 13.0)})
     t = R.rate(ref, {"A": a, "out": high}, reference_name="SDSS", mass_col="m", group_col="gal", n_boot=20)
     assert list(t.columns) == R.RATING_COLUMNS
-    assert t["mass_bin"].tolist()[:3] == ["all"] * 3
-    assert t["suite"].tolist()[:3] == ["SDSS", "A", "out"]
-    assert len(t) == 3 * 4
+    assert t["mass_bin"].tolist()[:4] == ["all"] * 4
+    assert t["suite"].tolist()[:4] == ["SDSS", "SDSS: half vs half", "A", "out"]
+    assert t["role"].tolist()[:4] == ["reference", "half_vs_half", "suite", "suite"]
+    assert len(t) == 4 * 4
     row = t[(t.suite == "A") & (t.mass_bin == "10.29-11.39")].iloc[0]
     assert row.n_images == 20 and row.n_groups == 1
     assert row["mean"] == pytest.approx(a["ascore"][20:40].mean())
@@ -164,6 +165,7 @@ def test_rate_table_rows_and_warnings():
     assert "all 40 masses fall outside every mass bin" in out_all.warnings
     assert "no group column" in out_all.warnings
     assert (t[(t.suite == "out") & (t.mass_bin != "all")]["warnings"] == "no images in this mass bin").all()
+    assert row.too_few and "too few images" in row.warnings and row.verdict.startswith("too few images (n=20)")
     assert np.isnan(t[(t.suite == "out") & (t.mass_bin != "all")]["mean"]).all()
 
 
@@ -232,21 +234,28 @@ def test_cli_end_to_end_writes_table_markdown_and_figures(tmp_path, score_csvs, 
             "--suite", f"NoAGN={score_csvs['b']}", "--mass-col", "mstar", "--mass-scale", "linear",
             "--group-col", "galaxy", "--out", str(out), "--n-boot", "50", "--seed", "3"]
     assert rate.main(argv) == 0
-    assert "AGN" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "AGN" in printed and "note: SDSS: no latents beside" in printed and "A statistics only" in printed
     t = pd.read_csv(out / "rating.csv")
-    assert t["mass_bin"].tolist() == ["all"] * 3 + ["9.00-10.29"] * 3 + ["10.29-11.39"] * 3 + ["11.39-12.50"] * 3
+    assert t["mass_bin"].tolist() == ["all"] * 4 + ["9.00-10.29"] * 4 + ["10.29-11.39"] * 4 + ["11.39-12.50"] * 4
     for c in ["suite", "mass_bin", "n_images", "n_groups", "mean", "median", "std", "q16", "q84", "overlap",
               "overlap_full", "frac_above_ref_p99", "ks_stat", "ks_pvalue", "wasserstein", "overlap_lo", "overlap_hi"]:
         assert c in t.columns
     agn = pd.read_csv(score_csvs["a"])
     row = t[(t.suite == "AGN") & (t.mass_bin == "all")].iloc[0]
     ref = pd.read_csv(score_csvs["ref"])
-    assert row["overlap"] == pytest.approx(R.overlap(agn["ascore"], ref["ascore"]))
+    assert row["overlap_paper"] == pytest.approx(R.overlap(agn["ascore"], ref["ascore"]))
+    # the bias-corrected overlap sits inside its own interval, the paper's raw value beside it
+    assert (t.overlap_lo <= t.overlap + 1e-12).all() or t.overlap_lo.isna().any()
+    rows = t[t.role != "reference"]
+    assert ((rows.overlap_lo <= rows.overlap + 1e-12) & (rows.overlap <= rows.overlap_hi + 1e-12)).all()
+    assert row["overlap"] == pytest.approx(np.clip(row["overlap_paper"] - row["overlap_bias"], 0, 1))
     assert row["n_groups"] == 12 and row["n_images"] == 60
     assert row["median"] == pytest.approx(agn["ascore"].median())
     md = (out / "rating.md").read_text()
     assert md.startswith("| suite | mass_bin |") and md.count("\n") == 2 + len(t)
-    for fig in ["score_hist_all.png", "score_hist_massbins.png", "score_vs_mass.png", "ranking.png"]:
+    assert (out / "summary.md").read_text().startswith("| suite | mass_bin | n |")
+    for fig in ["score_ecdf_all.png", "score_ecdf_9.00-10.29.png", "score_vs_mass.png", "ranking.png"]:
         assert (out / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in os.listdir(out) if p.startswith(".")]  # no temp files left
     # identical inputs give identical outputs, byte for byte
@@ -286,3 +295,34 @@ def test_cli_rejects_nan_and_negative_scores(tmp_path, score_csvs, capsys):
     p = _write(tmp_path, "neg.csv", bad)
     assert rate.main(["--reference", f"S={score_csvs['ref']}", "--suite", f"X={p}", "--out", str(tmp_path / "o")]) == 2
     assert "negative" in capsys.readouterr().err
+
+
+def test_histogram_figures_warn_nothing_when_no_score_is_in_the_paper_range(tmp_path):
+    import warnings
+
+    from lib.rating import plots as P
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value encountered in divide" would fail here
+        P.figure_histograms(np.full(10, 0.5), {"a": np.full(5, 0.3), "b": np.linspace(0, 0.05, 20)},
+                            tmp_path / "h.png")
+        P.figure_histograms_massbins([("9-10", np.full(10, 0.5), {"a": np.full(5, 0.3)})], tmp_path / "m.png")
+    assert (tmp_path / "h.png").stat().st_size > 1000 and (tmp_path / "m.png").stat().st_size > 1000
+
+
+def test_small_multiples_take_21_suites_and_mark_small_bins(tmp_path):
+    from lib.rating import panels
+    rng = np.random.default_rng(11)
+    suites = {f"knob_{i}": rng.lognormal(-2.3, 0.5, 7 if i == 3 else 60) for i in range(21)}
+    fig = panels.figure_ecdf_grid(rng.lognormal(-2.3, 0.5, 300), suites, tmp_path / "e.png",
+                                  few={"knob_3": True}, notes={"knob_0": "overlap 0.70"})
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 21
+    assert any("too few images" in t.get_text() for t in axes[3].texts)
+    assert not any("too few images" in t.get_text() for t in axes[4].texts)
+    points = {k: pd.DataFrame({"mass": rng.uniform(9, 12, v.size), "score": v}) for k, v in suites.items()}
+    panels.figure_score_vs_mass_grid(rng.uniform(9, 12, 300), rng.lognormal(-2.3, 0.5, 300), points,
+                                     tmp_path / "m.png", mass_edges=list(R.PAPER_MASS_EDGES))
+    z = {k: rng.normal(size=(v.size, 8)) for k, v in suites.items()}
+    panels.figure_latent_pca(rng.normal(size=(300, 8)), z, tmp_path / "p.png")
+    for f in ("e.png", "m.png", "p.png"):
+        assert (tmp_path / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -48,21 +48,36 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> Path:
 
 def _hist_panel(ax, reference: np.ndarray, suites: Mapping[str, np.ndarray], reference_name: str,
                 bins: np.ndarray, title: str | None = None) -> None:
-    """One panel: reference filled, suites as steps, overlaps in the legend."""
+    """One panel: reference filled, suites as steps, overlaps in the legend.
+
+    Densities are normalised over the scores inside the bins (as the paper's overlap); a sample with no
+    score inside is listed in the legend, not drawn (matplotlib's density=True would divide 0 by 0).
+    """
+    def density(x):
+        counts, _ = np.histogram(x, bins)
+        return counts / counts.sum() / np.diff(bins) if counts.sum() else None
+
     ref = np.asarray(reference, dtype=float)
-    if ref.size:
-        ax.hist(ref, bins, density=True, color=REFERENCE_COLOUR, alpha=0.3,
-                label=f"{reference_name} (n={ref.size})")
+    h_ref = density(ref) if ref.size else None
+    if h_ref is not None:
+        ax.stairs(h_ref, bins, fill=True, color=REFERENCE_COLOUR, alpha=0.3, label=f"{reference_name} (n={ref.size})")
+    elif ref.size:
+        ax.plot([], [], " ", label=f"{reference_name} (n={ref.size}): no score in range")
     for i, (name, s) in enumerate(suites.items()):
         s = np.asarray(s, dtype=float)
         if s.size == 0:
             continue
         tail = np.mean(s > bins[-1])
-        ov = f"overlap {overlap(s, ref):.3f}, " if ref.size else ""
-        ax.hist(s, bins, density=True, histtype="step", lw=3, alpha=0.7, color=suite_colour(i),
-                label=f"{name} (n={s.size}): {ov}{tail:.0%} > {bins[-1]:g}")
+        ov = overlap(s, ref) if ref.size else np.nan
+        ov = f"overlap {ov:.3f}, " if np.isfinite(ov) else ""
+        h = density(s)
+        label = f"{name} (n={s.size}): {ov}{tail:.0%} > {bins[-1]:g}"
+        if h is not None:
+            ax.stairs(h, bins, lw=3, alpha=0.7, color=suite_colour(i), label=label)
+        else:
+            ax.plot([], [], " ", label=label + " (none in range)")
     ax.set_xlim(bins[0], bins[-1])
-    ax.legend(loc="upper right", fontsize=FONTSIZE * 0.7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=FONTSIZE * 0.7, frameon=False)
     if title:
         ax.text(0.5, 0.92, title, transform=ax.transAxes, fontsize=FONTSIZE, ha="center")
 
@@ -82,12 +97,12 @@ def figure_histograms(reference: np.ndarray, suites: Mapping[str, np.ndarray], p
         The paper's ``linspace(0, 0.1, 100)``; scores beyond are counted in the legend.
     """
     with rc_context(_RC):
-        fig = Figure(figsize=(12, 8))
+        fig = Figure(figsize=(16, 8))
         ax = fig.add_subplot()
         _hist_panel(ax, reference, suites, reference_name, bins, title)
         ax.set_xlabel(A_LABEL)
         ax.set_ylabel("density")
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 0.62, 1))
         if path is not None:
             save_figure(fig, path)
     return fig
@@ -107,13 +122,13 @@ def figure_histograms_massbins(per_bin: Sequence[tuple[str, np.ndarray, Mapping[
     """
     n = max(len(per_bin), 1)
     with rc_context(_RC):
-        fig = Figure(figsize=(12, 6 * n))
+        fig = Figure(figsize=(16, 4.5 * n))
         axs = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
         for ax, (label, ref, suites) in zip(axs, per_bin):
             _hist_panel(ax, ref, suites, reference_name, bins, title=f"log M* in [{label})")
             ax.set_ylabel("density")
         axs[-1].set_xlabel(A_LABEL)
-        fig.subplots_adjust(hspace=0)
+        fig.subplots_adjust(hspace=0, right=0.62, left=0.07)
         if path is not None:
             save_figure(fig, path)
     return fig
@@ -140,7 +155,7 @@ def figure_score_vs_mass(ref_logm: np.ndarray, ref_scores: np.ndarray,
         Bin edges drawn as dashed red lines.
     """
     with rc_context(_RC):
-        fig = Figure(figsize=(12, 8))
+        fig = Figure(figsize=(16, 8))
         ax = fig.add_subplot()
         m = np.asarray(ref_logm, dtype=float)
         a = np.asarray(ref_scores, dtype=float)
@@ -169,7 +184,7 @@ def figure_score_vs_mass(ref_logm: np.ndarray, ref_scores: np.ndarray,
         ax.set_yscale("log")
         ax.set_xlabel("log10 M* / Msun")
         ax.set_ylabel(A_LABEL)
-        ax.legend(loc="upper left", fontsize=FONTSIZE * 0.8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=FONTSIZE * 0.65, frameon=False)
         fig.tight_layout()
         if path is not None:
             save_figure(fig, path)
@@ -177,53 +192,70 @@ def figure_score_vs_mass(ref_logm: np.ndarray, ref_scores: np.ndarray,
 
 
 def figure_ranking(table: pd.DataFrame, path: str | os.PathLike | None = None) -> Figure:
-    """Suites ranked by overlap with 95% intervals, and their median A with intervals.
+    """Forest plot: every suite's A rating and latent rating with 95 % intervals, per mass bin.
 
     Parameters
     ----------
     table : pandas.DataFrame
-        A rating table from :func:`lib.rating.rate`.  Suites are sorted by
-        their overall overlap; per-mass-bin values are drawn beside the
-        overall one; grey bars mark ``overlap_ceiling`` (the overlap of a
-        same-size draw from the reference).
+        A rating table from :func:`lib.rating.rate`.  Left: ``overlap`` (bias-corrected, the
+        paper's A-based rating) with ``overlap_lo/_hi``; the grey band is the null row's
+        (observed half vs half) interval.  Right, when the table has latents: ``c2st_auroc``
+        with its interval; grey bars are each row's permutation null band.  Suites are ranked
+        by the overall latent rating (by the overlap without latents), most observed-like on
+        top.  Hollow markers: rows with too few images.
     """
     suites = table[table["role"] == "suite"]
-    overall = suites[suites["mass_bin"] == "all"].sort_values("overlap", kind="stable")
+    overall = suites[suites["mass_bin"] == "all"]
+    latent = bool(np.isfinite(overall["c2st_auroc"].to_numpy(dtype=float)).any())
+    key = "c2st_auroc" if latent else "overlap"
+    overall = overall.sort_values(key, ascending=latent, kind="stable")[::-1]  # top of the plot = most similar
     bins = [b for b in suites["mass_bin"].unique() if b != "all"]
-    ref = table[(table["role"] == "reference") & (table["mass_bin"] == "all")]
+    null = table[(table["role"] == "half_vs_half") & (table["mass_bin"] == "all")]
+    panels = [("overlap", "A rating: overlap with the observed scores\n(bias-corrected, 95 % interval)")]
+    if latent:
+        panels.append(("c2st_auroc", "latent rating: C2ST AUROC\n(0.5 = indistinguishable, 95 % interval)"))
+    n = max(len(overall), 1)
     with rc_context(_RC):
-        fig = Figure(figsize=(14, 2.2 + 1.0 * max(len(overall), 1)))
-        ax1, ax2 = fig.subplots(1, 2, sharey=True)
+        fig = Figure(figsize=(7 * len(panels) + 2.5, 2.0 + 0.42 * n * (1 + 0.25 * len(bins))))
+        axs = np.atleast_1d(fig.subplots(1, len(panels), sharey=True, squeeze=False)[0])
         y = np.arange(len(overall))
-        markers = ["s", "^", "v", "D", "P"]
-        for k, (col, ax, lab) in enumerate((("overlap", ax1, "overlap with reference (paper's)"),
-                                            ("median", ax2, "median " + A_LABEL))):
-            offsets = [("all", 0.0, "o", "k")] + [(b, -0.3 + 0.6 * (j + 1) / (len(bins) + 1), markers[j % 5],
-                                                  BIN_COLOURS[j % len(BIN_COLOURS)]) for j, b in enumerate(bins)]
-            for b, dy, mk, c in offsets:
+        specs = [("all", 0.0, "o", "k")] + [(b, -0.32 + 0.64 * (j + 1) / (len(bins) + 1), ["s", "^", "v", "D"][j % 4],
+                                            BIN_COLOURS[j % len(BIN_COLOURS)]) for j, b in enumerate(bins)]
+        for ax, (col, label) in zip(axs, panels):
+            if col == "overlap" and len(null) and np.isfinite(null["overlap_lo"].iloc[0]):
+                ax.axvspan(null["overlap_lo"].iloc[0], null["overlap_hi"].iloc[0], color="grey", alpha=0.2,
+                           label="observed half vs half (95 %)")
+            if col == "c2st_auroc":
+                ax.axvline(0.5, color="grey", lw=1)
+            for b, dy, mk, c in specs:
                 rows = suites[suites["mass_bin"] == b].set_index("suite").reindex(overall["suite"])
                 est = rows[col].to_numpy(dtype=float)
-                lo = rows[f"{col}_lo"].to_numpy(dtype=float)
-                hi = rows[f"{col}_hi"].to_numpy(dtype=float)
-                # basic intervals may sit beside the estimate: draw them from lo to hi, not as +-errors
-                ax.hlines(y + dy, lo, hi, color=c, lw=2 if b == "all" else 1)
-                ax.plot(est, y + dy, mk, color=c, ms=8 if b == "all" else 6,
-                        label="all masses" if b == "all" else f"log M* [{b})")
-                if col == "overlap" and b == "all":
-                    ax.plot(rows["overlap_ceiling"].to_numpy(dtype=float), y, "|", color="grey", ms=18, mew=3,
-                            label="ceiling (same-size draw of reference)")
-            ax.set_xlabel(lab)
-        if len(ref):
-            ax2.axvline(float(ref["median"].iloc[0]), color=REFERENCE_COLOUR, ls="--",
-                        label=f"{ref['suite'].iloc[0]} median")
-        ax1.set_yticks(y, overall["suite"].tolist())
-        ax1.set_xlim(0, 1)
-        ax1.set_ylim(-0.6, len(overall) - 0.4)
-        handles, labels = ax1.get_legend_handles_labels()
-        h2, l2 = ax2.get_legend_handles_labels()
-        fig.legend(handles + h2[-1:], labels + l2[-1:], loc="lower center", ncol=3, fontsize=FONTSIZE * 0.7,
-                   frameon=False)
-        fig.tight_layout(rect=(0, 0.1 + 0.3 / max(len(overall), 1), 1, 1))
+                few = rows["too_few"].fillna(True).to_numpy(dtype=bool)
+                if col == "c2st_auroc" and b == "all":
+                    ax.hlines(y, rows["c2st_auroc_null_q025"], rows["c2st_auroc_null_q975"], color="grey", lw=7,
+                              alpha=0.3, label="null band (permutations)")
+                # rows with too few images: a hollow marker and no interval, not drawn as if exact
+                ax.hlines((y + dy)[~few], rows[f"{col}_lo"][~few], rows[f"{col}_hi"][~few], color=c,
+                          lw=2 if b == "all" else 1.2)
+                lab = "all masses" if b == "all" else f"log M* [{b})"
+                ax.plot(est[~few], (y + dy)[~few], mk, color=c, ms=8 if b == "all" else 6, label=lab)
+                ax.plot(est[few], (y + dy)[few], mk, mfc="white", mec=c, ms=6,
+                        label="too few images (no interval)" if few.any() else None)
+            if not np.isfinite(suites[col].to_numpy(dtype=float)).any():
+                ax.text(0.5, 0.5, "undefined: no score inside\nthe paper's range [0, 0.1]" if col == "overlap"
+                        else "no latents", transform=ax.transAxes, ha="center", color="#b00000")
+            ax.set_xlabel(label)
+            ax.set_xlim(-0.02, 1.02)
+            ax.grid(axis="x", alpha=0.3)
+        axs[0].set_yticks(y, overall["suite"].tolist())
+        axs[0].set_ylim(-0.6, len(overall) - 0.4)
+        handles = {}
+        for ax in axs:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(lab, h)
+        fig.legend(list(handles.values()), list(handles), loc="upper left", bbox_to_anchor=(0.80, 0.98),
+                   fontsize=FONTSIZE * 0.6, frameon=False)
+        fig.tight_layout(rect=(0, 0, 0.80, 1))
         if path is not None:
             save_figure(fig, path)
     return fig

@@ -1,7 +1,8 @@
-"""Read score tables, run the rating, write rating.csv, rating.md, the figures and a run record.
+"""Read score tables with their latents and metadata, rate, write rating.csv, summary.md, the figures and a run record.
 
-This is the body of ``rate.py``; it is separate from :mod:`lib.rating` (the
-statistics) so that those stay usable on plain arrays.
+This is the body of ``rate.py``: :func:`load_tables` (sources.py: CSVs, ``<stem>_latents.npz``, the images'
+``metadata.csv``), :func:`lib.rating.rate` (every statistic), :func:`lib.rating.summary_table` (the two ratings
+and the verdict), the figures (plots.py, panels.py).  The statistics themselves stay usable on plain arrays.
 """
 from __future__ import annotations
 
@@ -15,34 +16,19 @@ import pandas as pd
 
 from lib.fileio import atomic_write, atomic_write_text, package_versions
 from lib.rating import inputs as I
+from lib.rating import panels as PN
 from lib.rating import plots as P
+from lib.rating import sources as S
 from lib.rating import table as T
+from lib.rating import verdict as V
+from lib.rating.latent import LatentConfig, features_of
 
 #: Columns shown in rating.md (the CSV has them all).
-MD_COLUMNS = ["suite", "mass_bin", "n_images", "n_groups", "mean", "median", "overlap", "overlap_ceiling",
-              "overlap_full", "frac_above_ref_p99", "ks_stat", "ks_pvalue", "wasserstein", "warnings"]
+MD_COLUMNS = ["suite", "mass_bin", "n_images", "n_groups", "mean", "median", "overlap", "overlap_paper",
+              "overlap_full", "ks_stat", "ks_pvalue", "c2st_auroc", "c2st_p", "mmd2_p", "warnings"]
 
-
-def parse_named(spec: str) -> tuple[str, Path]:
-    """Split ``NAME=path.csv`` (or a bare path, named after its stem) into (name, path)."""
-    if "=" in spec:
-        name, path = spec.split("=", 1)
-    else:
-        name, path = Path(spec).stem, spec
-    if not name or not path:
-        raise I.RatingError(f"expected NAME=CSV, got {spec!r}")
-    return name, Path(path)
-
-
-def read_scores(path: Path, name: str) -> pd.DataFrame:
-    """Read one score CSV, turning every reading problem into a one-line :class:`RatingError`."""
-    if not path.is_file():
-        raise I.RatingError(f"{name}: no such file {str(path)!r}")
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise I.RatingError(f"{name}: cannot read {str(path)!r} as CSV ({str(exc).splitlines()[0]})") from None
-    return df
+parse_named = S.parse_named  # kept here for callers of the old module layout
+read_scores = S.read_scores
 
 
 def _fmt(v, digits: int = 4) -> str:
@@ -60,7 +46,7 @@ def to_markdown(table: pd.DataFrame) -> str:
     for _, row in table.iterrows():
         cells = []
         for c in header:
-            if c in ("mean", "median", "overlap") and np.isfinite(row.get(f"{c}_lo", np.nan)):
+            if c in ("mean", "median", "overlap", "c2st_auroc") and np.isfinite(row.get(f"{c}_lo", np.nan)):
                 cells.append(f"{_fmt(row[c])} [{_fmt(row[c + '_lo'])}, {_fmt(row[c + '_hi'])}]")
             else:
                 cells.append(_fmt(row[c]).replace("|", "/"))
@@ -68,10 +54,61 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def load_tables(reference: str, suites: Sequence[str], metadata: Sequence[str] = (),
+                features: str = "latent_i") -> tuple[str, dict, dict, list[str]]:
+    """Read every score CSV with its metadata and latents.
+
+    Returns
+    -------
+    ref_name : str
+    tables : dict of str to pandas.DataFrame
+        Reference first; metadata columns joined when found.
+    latents : dict of str to numpy.ndarray
+        Features (N, d) of the tables that have latents beside their CSV.
+    notes : list of str
+        One line per table without latents or with metadata found automatically.
+    """
+    if not suites:
+        raise I.RatingError("give at least one --suite NAME=CSV")
+    ref_name, ref_path = S.parse_named(reference)
+    named = [(ref_name, ref_path)] + [S.parse_named(s) for s in suites]
+    names = [n for n, _ in named]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise I.RatingError(f"duplicate names: {', '.join(dupes)}")
+    explicit = dict(S.parse_named(m) for m in metadata)
+    unknown = sorted(set(explicit) - set(names))
+    if unknown:
+        raise I.RatingError(f"--metadata {unknown[0]}=...: no --reference or --suite of that name")
+    tables, latents, notes, found_meta, no_latents = {}, {}, [], [], []
+    for name, path in named:
+        df = S.read_scores(path, name)
+        found = S.find_metadata(path, name, explicit.get(name))
+        if found is not None:
+            meta, folder, source = found
+            df = S.attach_metadata(df, meta, folder, name, source)
+            if name not in explicit:
+                found_meta.append(f"{name}: {source}")
+        arrays = S.read_latents(path, df, name)
+        if arrays is None:
+            no_latents.append(f"{name}: no latents beside {path} ({S.latents_path(path).name})")
+        else:
+            latents[name] = features_of(arrays, features)
+        tables[name] = df
+    if found_meta:
+        more = f" (and {len(found_meta) - 1} more tables likewise)" if len(found_meta) > 1 else ""
+        notes.append(f"metadata found through test.py's run record: {found_meta[0]}{more}")
+    if no_latents:
+        more = f" (and {len(no_latents) - 1} more tables)" if len(no_latents) > 1 else ""
+        notes.append(f"{no_latents[0]}{more}: A statistics only")
+    return ref_name, tables, latents, notes
+
+
 def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, score_col: str = "ascore",
                mass_col: str | None = None, mass_scale: str = "log", group_col: str | None = None,
                mass_bins: Sequence[float] | None = None, n_boot: int = 1000, seed: int = 0,
-               figures: bool = True) -> pd.DataFrame:
+               figures: bool = True, metadata: Sequence[str] = (),
+               latent_config: LatentConfig | None = None) -> pd.DataFrame:
     """Rate score CSVs and write every output into ``out``.
 
     Parameters
@@ -81,78 +118,119 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
     suites : sequence of str
         ``NAME=CSV`` of each simulation suite.
     out : path-like
-        Output folder (created).  Written: ``rating.csv``, ``rating.md``,
-        ``rating_run.json`` (options, seed, versions), ``score_hist_all.png``,
-        ``ranking.png`` and, with masses, ``score_hist_massbins.png`` and
-        ``score_vs_mass.png``.
+        Output folder (created).  Written: ``rating.csv`` (every statistic), ``rating.md``,
+        ``summary.md`` (per suite and mass bin: the A rating, the latent rating, the verdict),
+        ``rating_run.json`` (options, classifier, folds, seed, notes, versions) and the figures.
     score_col, mass_col, mass_scale, group_col, mass_bins, n_boot, seed
-        See :func:`lib.rating.rate`.
+        See :func:`lib.rating.rate`.  Without ``mass_col``, ``logmstar`` is used when every table
+        has it (from its metadata); without ``group_col``, ``galaxy`` when a table has it.
+    metadata : sequence of str
+        ``NAME=CSV`` metadata files (columns ``file``, ``galaxy``, ``logmstar`` ...); a table without
+        one gets the ``metadata.csv`` of the image folder its ``<stem>_run.json`` names, if any.
+    latent_config : LatentConfig, optional
+        The latent statistics' settings (default ``LatentConfig(seed=seed)``).
 
     Returns
     -------
     pandas.DataFrame
-        The rating table.
+        The rating table; ``table.attrs['notes']`` (lines for the user) and ``['summary']``.
 
     Raises
     ------
     lib.rating.RatingError
         Any bad input, before anything is written.
     """
-    if not suites:
-        raise I.RatingError("give at least one --suite NAME=CSV")
     if n_boot < 0:
         raise I.RatingError(f"--n-boot must be >= 0, got {n_boot}")
-    ref_name, ref_path = parse_named(reference)
-    named = [parse_named(s) for s in suites]
-    names = [n for n, _ in named]
-    dupes = sorted({n for n in names if names.count(n) > 1} | ({ref_name} & set(names)))
-    if dupes:
-        raise I.RatingError(f"duplicate names: {', '.join(dupes)}")
-    ref_df = read_scores(ref_path, ref_name)
-    suite_dfs = {n: read_scores(p, n) for n, p in named}
+    cfg = latent_config or LatentConfig(seed=seed)
+    ref_name, tables, latents, notes = load_tables(reference, suites, metadata, cfg.features)
+    if mass_col is None and all("logmstar" in df.columns for df in tables.values()):
+        mass_col, mass_scale = "logmstar", "log"
+        notes.append("mass bins by 'logmstar' (log10 M*/Msun) from the metadata")
+    if group_col is None and any("galaxy" in df.columns for df in tables.values()):
+        group_col = "galaxy"
+        notes.append("images grouped by 'galaxy' from the metadata")
     edges = list(mass_bins) if mass_bins else list(I.PAPER_MASS_EDGES)
+    ref_df = tables[ref_name]
+    suite_dfs = {n: d for n, d in tables.items() if n != ref_name}
     table = T.rate(ref_df, suite_dfs, reference_name=ref_name, score_col=score_col, mass_col=mass_col,
-                   mass_scale=mass_scale, group_col=group_col, mass_edges=edges, n_boot=n_boot, seed=seed)
+                   mass_scale=mass_scale, group_col=group_col, mass_edges=edges, n_boot=n_boot, seed=seed,
+                   latents=latents, latent_config=cfg)
+    summary = V.summary_table(table)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "rating.csv", lambda tmp: table.to_csv(tmp, index=False))
     atomic_write_text(out / "rating.md", to_markdown(table))
-    record = {"reference": reference, "suites": list(suites), "score_col": score_col, "mass_col": mass_col,
-              "mass_scale": mass_scale, "group_col": group_col, "mass_bins": edges if mass_col else None,
-              "n_boot": n_boot, "seed": seed, "overlap_bins": "linspace(0, 0.1, 100)", "versions": package_versions()}
+    atomic_write_text(out / "summary.md", V.summary_markdown(summary))
+    record = {"reference": reference, "suites": list(suites), "metadata": list(metadata), "score_col": score_col,
+              "mass_col": mass_col, "mass_scale": mass_scale, "group_col": group_col,
+              "mass_bins": edges if mass_col else None, "n_boot": n_boot, "seed": seed,
+              "overlap_bins": "linspace(0, 0.1, 100)", "latent": cfg.record(),
+              "tables_with_latents": sorted(latents), "notes": notes, "versions": package_versions()}
     atomic_write_text(out / "rating_run.json", json.dumps(record, indent=1) + "\n")
     if figures:
-        _figures(table, ref_name, ref_df, suite_dfs, out, score_col, mass_col, mass_scale, group_col, edges)
+        _figures(table, ref_name, ref_df, suite_dfs, out, score_col, mass_col, mass_scale, group_col, edges, latents)
+    table.attrs["notes"] = notes
+    table.attrs["summary"] = summary
     return table
 
 
 def _figures(table: pd.DataFrame, ref_name: str, ref_df: pd.DataFrame, suite_dfs: dict, out: Path,
              score_col: str, mass_col: str | None, mass_scale: str, group_col: str | None,
-             edges: Sequence[float]) -> None:
-    """Write the PNG figures of one rating run."""
+             edges: Sequence[float], latents: dict) -> None:
+    """Write the PNG figures of one rating run.
+
+    ``ranking.png`` (forest plot of both ratings), ``score_ecdf_<bin>.png`` (one per mass bin, one
+    panel per suite), ``latent_pca.png`` (when the reference has latents) and, with masses,
+    ``score_vs_mass.png`` (one panel per suite beyond four suites).
+    """
+    P.figure_ranking(table, out / "ranking.png")
     ref_s = ref_df[score_col].to_numpy(dtype=float)
     suite_s = {n: d[score_col].to_numpy(dtype=float) for n, d in suite_dfs.items()}
-    P.figure_histograms(ref_s, suite_s, out / "score_hist_all.png", reference_name=ref_name)
-    P.figure_ranking(table, out / "ranking.png")
+    labels = I.mass_bin_labels(edges) if mass_col else []
+    ref_m = I.to_log_mass(ref_df[mass_col].to_numpy(dtype=float), mass_scale) if mass_col else None
+    suite_m = ({n: I.to_log_mass(d[mass_col].to_numpy(dtype=float), mass_scale) for n, d in suite_dfs.items()}
+               if mass_col else {})
+    for b, label in [(None, "all")] + list(enumerate(labels)):
+        rows = table[(table["mass_bin"] == label) & (table["role"] == "suite")].set_index("suite")
+        notes = {n: _panel_note(rows.loc[n]) for n in suite_dfs}
+        few = {n: bool(rows.loc[n, "too_few"]) for n in suite_dfs}
+        if b is None:
+            ref_b, s_b = ref_s, suite_s
+        else:
+            ref_b = ref_s[I.assign_mass_bins(ref_m, edges) == b]
+            s_b = {n: suite_s[n][I.assign_mass_bins(suite_m[n], edges) == b] for n in suite_dfs}
+        title = "all masses" if b is None else f"log M* in [{label})"
+        PN.figure_ecdf_grid(ref_b, s_b, out / f"score_ecdf_{label}.png", reference_name=ref_name, title=title,
+                            notes=notes, few=few)
+    if ref_name in latents:
+        rows = table[(table["mass_bin"] == "all") & (table["role"] == "suite")].set_index("suite")
+        z = {n: latents.get(n, np.zeros((0, latents[ref_name].shape[1]))) for n in suite_dfs}
+        notes = {n: (f"C2ST AUROC {rows.loc[n, 'c2st_auroc']:.2f}" if np.isfinite(rows.loc[n, "c2st_auroc"])
+                     else "no latents") for n in suite_dfs}
+        PN.figure_latent_pca(latents[ref_name], z, out / "latent_pca.png", reference_name=ref_name, notes=notes)
     if not mass_col:
         return
-    ref_m = I.to_log_mass(ref_df[mass_col].to_numpy(dtype=float), mass_scale)
-    ref_b = I.assign_mass_bins(ref_m, edges)
-    per_bin = []
-    labels = I.mass_bin_labels(edges)
-    suite_m = {n: I.to_log_mass(d[mass_col].to_numpy(dtype=float), mass_scale) for n, d in suite_dfs.items()}
-    for i, lab in enumerate(labels):
-        per_bin.append((lab, ref_s[ref_b == i],
-                        {n: suite_s[n][I.assign_mass_bins(suite_m[n], edges) == i] for n in suite_dfs}))
-    P.figure_histograms_massbins(per_bin, out / "score_hist_massbins.png", reference_name=ref_name)
     points = {}
     for n, d in suite_dfs.items():
         frame = pd.DataFrame({"score": suite_s[n], "mass": suite_m[n]})
-        if group_col and group_col in d.columns:
+        if group_col and group_col in d.columns and d[group_col].nunique() < len(d):
             frame["group"] = d[group_col].astype(str).to_numpy()
             points[n] = I.group_stats(frame, "score", "group", "mass")
         else:
             points[n] = frame
-    P.figure_score_vs_mass(ref_m, ref_s, points, out / "score_vs_mass.png", reference_name=ref_name,
-                           mass_edges=edges)
+    if len(points) > 4:  # one panel per suite: overlaid colours stop being readable
+        PN.figure_score_vs_mass_grid(ref_m, ref_s, points, out / "score_vs_mass.png", reference_name=ref_name,
+                                     mass_edges=edges)
+    else:
+        P.figure_score_vs_mass(ref_m, ref_s, points, out / "score_vs_mass.png", reference_name=ref_name,
+                               mass_edges=edges)
+
+
+def _panel_note(row: pd.Series) -> str:
+    """Two short lines for a suite's panel: the A rating and the latent rating."""
+    text = f"overlap {row['overlap']:.2f}" if np.isfinite(row["overlap"]) else "overlap n/a"
+    if np.isfinite(row["c2st_auroc"]):
+        text += f"\nC2ST {row['c2st_auroc']:.2f}"
+    return text

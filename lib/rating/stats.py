@@ -2,8 +2,12 @@
 
 The paper's overlap of the two score histograms on [0, 0.1] (:func:`overlap`),
 an overlap on bins that cover every score (:func:`overlap_full`), the
-fraction of high scores, two-sample KS and Wasserstein statistics, and
-bootstrap intervals of the mean, median and overlap (:func:`bootstrap`).
+fraction of high scores, two-sample KS and Wasserstein statistics,
+bootstrap intervals of the mean, median and overlap (:func:`bootstrap`), and
+the permutation machinery shared with the latent statistics (latent.py):
+group-level label permutations (:func:`permuted_labels`) and the null
+distributions of the paper's overlap and the KS statistic
+(:func:`score_permutation_null`).
 
 Split out of ``lib/rating.py``, which builds the rating table from these and
 re-exports every public name here (``from lib.rating import overlap`` works).
@@ -146,14 +150,18 @@ def two_sample(suite: np.ndarray, reference: np.ndarray) -> dict[str, float]:
     reference = np.asarray(reference, dtype=float)
     if suite.size == 0 or reference.size == 0:
         return {"ks_stat": np.nan, "ks_pvalue": np.nan, "wasserstein": np.nan}
-    ks = stats.ks_2samp(suite, reference)
+    # scipy's default tries the exact distribution up to 10,000 per sample and warns when it
+    # fails to converge (e.g. 250 x 250); choose the method up front instead: exact only where
+    # it is cheap and stable, the asymptotic distribution otherwise.
+    method = "exact" if suite.size * reference.size <= 10_000 else "asymp"
+    ks = stats.ks_2samp(suite, reference, method=method)
     return {"ks_stat": float(ks.statistic), "ks_pvalue": float(ks.pvalue),
             "wasserstein": float(stats.wasserstein_distance(suite, reference))}
 
 
-def _stable_seed(seed: int, *keys: str) -> np.random.Generator:
+def stable_rng(seed: int, *keys: str) -> np.random.Generator:
     """A generator that depends only on ``seed`` and the keys (not on call order)."""
-    return np.random.default_rng([int(seed)] + [zlib.crc32(k.encode()) for k in keys])
+    return np.random.default_rng([int(seed)] + [zlib.crc32(str(k).encode()) for k in keys])
 
 
 def weighted_median(x_sorted: np.ndarray, w_sorted: np.ndarray) -> float:
@@ -215,16 +223,16 @@ def bootstrap(suite: np.ndarray, reference: np.ndarray, groups: np.ndarray | Non
     reference = np.asarray(reference, dtype=float)
     if n_boot <= 0 or suite.size == 0 or reference.size == 0:
         return out
-    rng = _stable_seed(seed, *key)
+    rng = stable_rng(seed, *key)
     order = np.argsort(suite, kind="stable")
     xs = suite[order]
-    g_idx, n_g = _group_index(groups, suite.size)
+    g_idx, n_g = group_index(groups, suite.size)
     g_sorted = g_idx[order]
-    rg_idx, n_rg = _group_index(reference_groups, reference.size)
+    rg_idx, n_rg = group_index(reference_groups, reference.size)
     width = np.diff(bins)
     nb = len(bins) - 1
-    b_s = _bin_index(suite, bins)
-    b_r = _bin_index(reference, bins)
+    b_s = bin_index(suite, bins)
+    b_r = bin_index(reference, bins)
     means = np.empty(n_boot)
     medians = np.empty(n_boot)
     overlaps = np.empty(n_boot)
@@ -278,17 +286,96 @@ def bootstrap(suite: np.ndarray, reference: np.ndarray, groups: np.ndarray | Non
     return out
 
 
-def _group_index(groups: np.ndarray | None, n: int) -> tuple[np.ndarray, int]:
-    """Integer group id per element (each element its own group when ``groups`` is None)."""
+def group_index(groups: np.ndarray | None, n: int) -> tuple[np.ndarray, int]:
+    """Integer group id (0..G-1, sorted by label) per element; each element its own group when ``groups`` is None."""
     if groups is None:
         return np.arange(n), n
     codes, uniques = pd.factorize(pd.Series(np.asarray(groups)), sort=True)
     return codes.astype(np.int64), len(uniques)
 
 
-def _bin_index(x: np.ndarray, bins: np.ndarray) -> np.ndarray:
+def bin_index(x: np.ndarray, bins: np.ndarray) -> np.ndarray:
     """Bin of each value with np.histogram's rules (last bin closed), -1 outside."""
     idx = np.searchsorted(bins, x, side="right") - 1
     idx[x == bins[-1]] = len(bins) - 2
     idx[(x < bins[0]) | (x > bins[-1])] = -1
     return idx
+
+
+# --------------------------------------------------------------------------- permutations
+def permuted_labels(groups_a: np.ndarray | None, groups_b: np.ndarray | None, n_a: int, n_b: int,
+                    n_perm: int, rng: np.random.Generator) -> np.ndarray:
+    """Random relabellings of the pooled sample ``[a, b]``, whole groups at a time.
+
+    Parameters
+    ----------
+    groups_a, groups_b : array_like, shape (n_a,) / (n_b,), optional
+        Group (galaxy) of each element; None: every element is its own group.
+        Groups of ``a`` and ``b`` are distinct even when their labels coincide.
+    n_a, n_b : int
+        Sample sizes.
+    n_perm : int
+        Number of permutations.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_perm, n_a + n_b)
+        True where the element is labelled ``a`` in that permutation.  The groups'
+        labels are shuffled, so the number of ``a`` elements varies when groups
+        differ in size (the null keeps the images of one galaxy together).
+    """
+    ga, na_g = group_index(groups_a, n_a)
+    gb, nb_g = group_index(groups_b, n_b)
+    code = np.concatenate([ga, gb + na_g])  # (N,) pooled group id
+    g_is_a = np.arange(na_g + nb_g) < na_g  # (G,) the true label of each group
+    order = np.argsort(rng.random((n_perm, na_g + nb_g)), axis=1)  # one shuffle of the groups per row
+    return g_is_a[order][:, code]
+
+
+def ks_statistics(pooled: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Two-sample KS statistic of each relabelling of ``pooled`` (rows of ``labels``, True = sample a)."""
+    order = np.argsort(pooled, kind="stable")
+    x = pooled[order]
+    lab = labels[:, order].astype(float)  # (P, N)
+    last = np.r_[x[1:] != x[:-1], True]  # evaluate the ECDFs at the end of each run of ties
+    n_a = lab.sum(1, keepdims=True)
+    n_b = lab.shape[1] - n_a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.abs(np.cumsum(lab, 1) / n_a - np.cumsum(1 - lab, 1) / n_b)[:, last]
+    return d.max(1)
+
+
+def score_permutation_null(suite: np.ndarray, reference: np.ndarray, labels: np.ndarray,
+                           bins: np.ndarray = PAPER_OVERLAP_BINS) -> dict[str, np.ndarray]:
+    """Null distributions of the paper's overlap and the KS statistic by relabelling the pooled scores.
+
+    Parameters
+    ----------
+    suite, reference : array_like, shape (N,), (M,)
+    labels : numpy.ndarray of bool, shape (P, N + M)
+        From :func:`permuted_labels` (True = suite).
+    bins : array_like
+        Overlap histogram edges.
+
+    Returns
+    -------
+    dict
+        ``overlap_paper`` and ``ks_stat``: arrays of shape (P,), the statistic under
+        "no difference" at these sample sizes (NaN where a relabelled sample is empty).
+    """
+    pooled = np.concatenate([np.asarray(suite, dtype=float), np.asarray(reference, dtype=float)])
+    b = bin_index(pooled, bins)
+    inside = b >= 0
+    nb = len(bins) - 1
+    width = np.diff(bins)
+    # counts per bin of each relabelled sample: (P, N) @ one-hot (N, nb)
+    onehot = np.zeros((pooled.size, nb))
+    onehot[np.flatnonzero(inside), b[inside]] = 1.0
+    c_a = labels.astype(float) @ onehot
+    c_b = onehot.sum(0)[None, :] - c_a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h_a = c_a / c_a.sum(1, keepdims=True) / width
+        h_b = c_b / c_b.sum(1, keepdims=True) / width
+        ov = np.minimum(h_a, h_b).sum(1) / h_a.sum(1)
+    return {"overlap_paper": ov, "ks_stat": ks_statistics(pooled, labels)}

@@ -14,8 +14,9 @@ Modules
 -------
 This module builds the rating table (:func:`rate`, :func:`rate_row`,
 :func:`rate_suites`) and holds the paper's published numbers.  The statistics
-(overlap, bootstrap, KS, ...) are in ``stats.py``; validation of scores and
-masses, mass bins and galaxy groups in ``inputs.py``.  ``from lib.rating import
+(overlap, bootstrap, KS, ...) are in ``stats.py``, the latent two-sample tests
+(C2ST, MMD) in ``latent.py``, the one-line verdict in ``verdict.py``; validation
+of scores and masses, mass bins and galaxy groups in ``inputs.py``.  ``from lib.rating import
 ...`` (the package facade) reaches all of them.
 
 Conventions
@@ -31,23 +32,58 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from lib.rating.inputs import (PAPER_MASS_EDGES, RatingError, assign_mass_bins, extract_table, finalize_bins,
                                mass_bin_labels)
-from lib.rating.stats import PAPER_OVERLAP_BINS, bootstrap, frac_above, overlap, overlap_full, two_sample
+from lib.rating.latent import LATENT_COLUMNS, LatentConfig, latent_stats
+from lib.rating.stats import (PAPER_OVERLAP_BINS, bootstrap, frac_above, overlap, overlap_full, permuted_labels,
+                              score_permutation_null, stable_rng, two_sample)
+from lib.rating.verdict import verdict
 
-#: Column order of the rating table.
+#: Fewer images than this on either side (or fewer galaxies than :data:`MIN_GALAXIES`) and a row is
+#: flagged ``too_few``: its statistics are computed but are not to be read as exact.
+MIN_IMAGES = 20
+MIN_GALAXIES = 5
+
+#: Column order of the rating table.  Every ``<stat>_lo``/``<stat>_hi`` pair is an interval for the
+#: column ``<stat>`` right before it; ``<stat>_null_q025``/``_q975`` are the central 95 % of that
+#: statistic under "no difference" (permutations) at the row's sample sizes.
 RATING_COLUMNS = [
-    "suite", "role", "mass_bin", "mass_lo", "mass_hi", "n_images", "n_groups", "n_reference",
-    "mean", "mean_lo", "mean_hi", "median", "median_lo", "median_hi", "std", "q16", "q84",
-    "overlap", "overlap_lo", "overlap_hi", "overlap_bias", "overlap_ceiling", "overlap_full", "frac_above_ref_p99",
-    "frac_above_0.1", "ks_stat", "ks_pvalue", "wasserstein", "warnings",
+    "suite", "role", "mass_bin", "mass_lo", "mass_hi", "n_images", "n_groups", "n_reference", "too_few",
+    "mean", "mean_lo", "mean_hi", "median", "median_lo", "median_hi", "median_ratio", "std", "q16", "q84",
+    "overlap", "overlap_lo", "overlap_hi", "overlap_paper", "overlap_paper_null_q025", "overlap_paper_null_q975",
+    "overlap_bias", "overlap_ceiling", "overlap_full", "frac_above_ref_p99", "frac_above_0.1",
+    "ks_stat", "ks_pvalue", "ks_stat_null_q025", "ks_stat_null_q975", "wasserstein",
+    *LATENT_COLUMNS, "verdict", "warnings",
 ]
+
+
+def score_nulls(suite: np.ndarray, reference: np.ndarray, groups: np.ndarray | None,
+                reference_groups: np.ndarray | None, n_perm: int, seed: int, key: Sequence[str],
+                level: float = 0.95) -> dict[str, float]:
+    """Permutation null bands of the paper's overlap and the KS statistic (whole galaxies relabelled)."""
+    out = {f"{c}_null_{q}": np.nan for c in ("overlap_paper", "ks_stat") for q in ("q025", "q975")}
+    if n_perm <= 0 or suite.size == 0 or reference.size == 0:
+        return out
+    rng = stable_rng(seed, "score-null", *key)
+    chunks = []
+    for start in range(0, n_perm, 50):  # (50, N) label blocks keep memory small for large references
+        labels = permuted_labels(groups, reference_groups, suite.size, reference.size, min(50, n_perm - start), rng)
+        chunks.append(score_permutation_null(suite, reference, labels))
+    a = 100 * (1 - level) / 2
+    for c in ("overlap_paper", "ks_stat"):
+        null = np.concatenate([ch[c] for ch in chunks])
+        null = null[np.isfinite(null)]
+        if null.size:
+            out[f"{c}_null_q025"], out[f"{c}_null_q975"] = (float(v) for v in np.percentile(null, [a, 100 - a]))
+    return out
 
 
 def rate_row(suite: np.ndarray, reference: np.ndarray, groups: np.ndarray | None = None,
              reference_groups: np.ndarray | None = None, n_boot: int = 1000, seed: int = 0,
-             key: Sequence[str] = ()) -> dict:
+             key: Sequence[str] = (), latent: np.ndarray | None = None, reference_latent: np.ndarray | None = None,
+             latent_config: LatentConfig | None = None) -> dict:
     """All statistics of one suite (or one mass bin of it) against the reference.
 
     Parameters
@@ -55,41 +91,76 @@ def rate_row(suite: np.ndarray, reference: np.ndarray, groups: np.ndarray | None
     suite, reference : array_like, shape (N,), (M,)
         Scores (already validated; either may be empty, giving NaN).
     groups, reference_groups : array_like, optional
-        Group labels for the bootstrap and ``n_groups``.
+        Group labels for the bootstrap, the permutations and ``n_groups``.
     n_boot, seed, key
         See :func:`bootstrap`.
+    latent, reference_latent : array_like, shape (N, d), (M, d), optional
+        Latent features of the same images; without them the latent columns are NaN.
+    latent_config : LatentConfig, optional
+        Folds, permutations (also used for the score null bands), seed of the latent statistics;
+        by default ``LatentConfig(seed=seed)``.
 
     Returns
     -------
     dict
         Keys of :data:`RATING_COLUMNS` except suite, role, mass_bin, mass_lo,
-        mass_hi and warnings.
+        mass_hi, verdict and warnings.  ``overlap`` is the bias-corrected overlap
+        (``overlap_paper - overlap_bias``, clipped to [0, 1]; the raw value when there
+        is no bootstrap) and ``overlap_lo/_hi`` its basic bootstrap interval;
+        ``overlap_paper`` is the paper's raw number.
     """
+    with threadpool_limits(limits=1):  # small matrices: extra BLAS threads only contend on a shared machine
+        return _rate_row(suite, reference, groups, reference_groups, n_boot, seed, key, latent, reference_latent,
+                         latent_config or LatentConfig(seed=seed))
+
+
+def _rate_row(suite, reference, groups, reference_groups, n_boot, seed, key, latent, reference_latent,
+              cfg: LatentConfig) -> dict:
     suite = np.asarray(suite, dtype=float)
     reference = np.asarray(reference, dtype=float)
-    row: dict = {"n_images": int(suite.size),
-                 "n_groups": int(pd.Series(groups).nunique()) if groups is not None else pd.NA,
-                 "n_reference": int(reference.size)}
+    n_groups = int(pd.Series(groups).nunique()) if groups is not None else pd.NA
+    row: dict = {"n_images": int(suite.size), "n_groups": n_groups, "n_reference": int(reference.size),
+                 "too_few": bool(suite.size < MIN_IMAGES or reference.size < MIN_IMAGES
+                                 or (groups is not None and n_groups < MIN_GALAXIES))}
     if suite.size:
         q16, med, q84 = np.percentile(suite, [16, 50, 84])
         row.update(mean=float(suite.mean()), median=float(med), std=float(suite.std(ddof=1)) if suite.size > 1
                    else np.nan, q16=float(q16), q84=float(q84))
     else:
         row.update(mean=np.nan, median=np.nan, std=np.nan, q16=np.nan, q84=np.nan)
-    row["overlap"] = overlap(suite, reference)
+    ref_median = float(np.median(reference)) if reference.size else np.nan
+    row["median_ratio"] = row["median"] / ref_median if ref_median > 0 else np.nan  # > 1: harder to reconstruct
+    row["overlap_paper"] = overlap(suite, reference)
     row["overlap_full"] = overlap_full(suite, reference)
     p99 = np.percentile(reference, 99) if reference.size else np.nan
     row["frac_above_ref_p99"] = frac_above(suite, p99)
     row["frac_above_0.1"] = frac_above(suite, PAPER_OVERLAP_BINS[-1])
     row.update(two_sample(suite, reference))
     row.update(bootstrap(suite, reference, groups, reference_groups, n_boot=n_boot, seed=seed, key=key))
+    bias = row["overlap_bias"]
+    row["overlap"] = float(np.clip(row["overlap_paper"] - bias, 0, 1)) if np.isfinite(bias) else row["overlap_paper"]
+    row.update(score_nulls(suite, reference, groups, reference_groups, cfg.n_perm, cfg.seed, key, cfg.level))
+    if latent is not None and reference_latent is not None:
+        row.update(latent_stats(latent, reference_latent, groups, reference_groups, cfg, key))
+    else:
+        row.update({c: np.nan for c in LATENT_COLUMNS})
     return row
+
+
+def split_halves(n: int, groups: np.ndarray | None, seed: int, key: Sequence[str]) -> np.ndarray:
+    """A seeded split of n images into two halves by galaxy: True for the first half."""
+    codes = pd.factorize(pd.Series(np.asarray(groups)), sort=True)[0] if groups is not None else np.arange(n)
+    n_g = int(codes.max()) + 1 if n else 0
+    first = stable_rng(seed, "null-split", *key).permutation(n_g)[: n_g // 2]
+    return np.isin(codes, first)
 
 
 def rate(reference: pd.DataFrame, suites: Mapping[str, pd.DataFrame], reference_name: str = "reference",
          score_col: str = "ascore", mass_col: str | None = None, mass_scale: str = "log",
          group_col: str | None = None, mass_edges: Sequence[float] | None = PAPER_MASS_EDGES,
-         n_boot: int = 1000, seed: int = 0, include_reference: bool = True) -> pd.DataFrame:
+         n_boot: int = 1000, seed: int = 0, include_reference: bool = True,
+         latents: Mapping[str, np.ndarray] | None = None, latent_config: LatentConfig | None = None,
+         include_null: bool = True) -> pd.DataFrame:
     """The rating table: every suite against the reference, overall and per mass bin.
 
     Parameters
@@ -109,12 +180,20 @@ def rate(reference: pd.DataFrame, suites: Mapping[str, pd.DataFrame], reference_
         Bootstrap replicates and seed (identical inputs give identical tables).
     include_reference : bool
         Add a row per bin for the reference itself (overlap 1, KS 0).
+    latents : mapping of str to array_like, shape (N_table, d), optional
+        Latent features per table name (reference and suites), row-aligned with the tables;
+        a table without an entry gets NaN latent statistics.
+    latent_config : LatentConfig, optional
+        See :class:`lib.rating.latent.LatentConfig`; default ``LatentConfig(seed=seed)``.
+    include_null : bool
+        Add, per bin, the row ``<reference>: half vs half`` (role 'half_vs_half'): every statistic between two
+        halves of the reference split by galaxy, i.e. what "no difference" looks like at this size.
 
     Returns
     -------
     pandas.DataFrame
         Columns :data:`RATING_COLUMNS`; rows: mass_bin 'all' first, then each
-        bin; within a bin the reference then the suites in the given order.
+        bin; within a bin the reference, the null, then the suites in the given order.
 
     Raises
     ------
@@ -125,11 +204,17 @@ def rate(reference: pd.DataFrame, suites: Mapping[str, pd.DataFrame], reference_
         raise RatingError("no suite to rate")
     if reference_name in suites:
         raise RatingError(f"suite name {reference_name!r} is also the reference's name")
+    cfg = latent_config or LatentConfig(seed=seed)
+    latents = dict(latents or {})
     tables = {reference_name: reference, **suites}
     data = {}
     for name, df in tables.items():
         data[name] = extract_table(df, name, score_col, mass_col, mass_scale, group_col,
-                              is_reference=name == reference_name)
+                                   is_reference=name == reference_name)
+        z = latents.get(name)
+        data[name]["latent"] = None if z is None else np.asarray(z, dtype=float)
+        if z is not None and len(z) != len(data[name]["score"]):
+            raise RatingError(f"{name}: {len(z)} latent vectors for {len(data[name]['score'])} scores")
     edges = list(mass_edges) if (mass_col and mass_edges is not None) else None
     if edges is not None:
         assign_mass_bins(np.array([]), edges)  # validates the edges
@@ -140,33 +225,53 @@ def rate(reference: pd.DataFrame, suites: Mapping[str, pd.DataFrame], reference_
     bin_specs = [("all", np.nan, np.nan, None)]
     if edges:
         bin_specs += [(lab, edges[i], edges[i + 1], i) for i, lab in enumerate(labels)]
+
+    def pick(d: dict, b: int | None):
+        sel = slice(None) if b is None else (d["bin"] == b)
+        take = (lambda v: None if v is None else v[sel])
+        return d["score"][sel], take(d["group"]), take(d["latent"])
+
     for label, lo, hi, b in bin_specs:
-        r_sel = slice(None) if b is None else (ref["bin"] == b)
-        r_scores = ref["score"][r_sel]
-        r_groups = None if ref["group"] is None else ref["group"][r_sel]
-        names = ([reference_name] if include_reference else []) + list(suites)
-        for name in names:
-            d = data[name]
-            sel = slice(None) if b is None else (d["bin"] == b)
-            s = d["score"][sel]
-            g = None if d["group"] is None else d["group"][sel]
-            warn = list(d["warnings"]) if b is None else []
-            if name == reference_name:
-                row = rate_row(s, r_scores, g, r_groups, n_boot=n_boot, seed=seed, key=(name, label))
-                row.update(overlap_lo=np.nan, overlap_hi=np.nan, overlap_bias=np.nan,
-                           overlap_ceiling=np.nan)  # the reference against itself: no interval
+        r_s, r_g, r_z = pick(ref, b)
+        entries = [(reference_name, "reference")] if include_reference else []
+        entries += [(f"{reference_name}: half vs half", "half_vs_half")] if include_null else []
+        entries += [(n, "suite") for n in suites]
+        for name, role in entries:
+            warn = []
+            if role == "half_vs_half":
+                half = split_halves(r_s.size, r_g, seed, (label,))
+                sub = (lambda v, m: None if v is None else v[m])
+                row = rate_row(r_s[half], r_s[~half], sub(r_g, half), sub(r_g, ~half), n_boot=n_boot, seed=seed,
+                               key=(name, label), latent=sub(r_z, half), reference_latent=sub(r_z, ~half),
+                               latent_config=cfg)
             else:
-                row = rate_row(s, r_scores, g, r_groups, n_boot=n_boot, seed=seed, key=(name, label))
-            if b is not None and s.size == 0:
-                warn.append("no images in this mass bin")
-            if b is not None and r_scores.size == 0:
+                d = data[name]
+                s, g, z = pick(d, b)
+                warn = list(d["warnings"]) if b is None else []
+                row = rate_row(s, r_s, g, r_g, n_boot=n_boot, seed=seed, key=(name, label),
+                               latent=None if role == "reference" else z, reference_latent=r_z, latent_config=cfg)
+                if role == "reference":  # the reference against itself: no interval, no null
+                    row.update({c: np.nan for c in ("overlap_lo", "overlap_hi", "overlap_bias", "overlap_ceiling",
+                                                    "overlap_paper_null_q025", "overlap_paper_null_q975",
+                                                    "ks_stat_null_q025", "ks_stat_null_q975")})
+                    row["overlap"] = row["overlap_paper"]
+                    row["too_few"] = bool(s.size < MIN_IMAGES)
+                elif b is None and d["latent"] is None and ref["latent"] is not None:
+                    warn.append("no latents: A statistics only")
+                if b is not None and s.size == 0:
+                    warn.append("no images in this mass bin")
+            if b is not None and r_s.size == 0:
                 warn.append("reference has no images in this mass bin")
-            if s.size and not np.isfinite(row["overlap"]):
+            if row["n_images"] and not np.isfinite(row["overlap_paper"]):
                 warn.append("no score inside the paper's overlap range [0, 0.1]")
-            if s.size and not np.isnan(row["frac_above_0.1"]) and row["frac_above_0.1"] > 0 and name != reference_name:
-                warn.append(f"{row['frac_above_0.1']:.1%} of scores > 0.1 are ignored by 'overlap'")
-            row.update(suite=name, role="reference" if name == reference_name else "suite", mass_bin=label,
-                       mass_lo=lo, mass_hi=hi, warnings="; ".join(warn))
+            frac = row["frac_above_0.1"]
+            if row["n_images"] and role != "reference" and not np.isnan(frac) and frac > 0:
+                warn.append(f"{frac:.1%} of scores > 0.1 are ignored by 'overlap'")
+            if row["too_few"] and row["n_images"] and role != "reference":
+                warn.append(f"too few images for exact statistics (n={row['n_images']}, "
+                            f"reference {row['n_reference']}; need {MIN_IMAGES})")
+            row.update(suite=name, role=role, mass_bin=label, mass_lo=lo, mass_hi=hi, warnings="; ".join(warn))
+            row["verdict"] = verdict(row) if role != "reference" else ""
             rows.append(row)
     table = pd.DataFrame(rows)[RATING_COLUMNS]
     table["n_groups"] = table["n_groups"].astype("Int64")
@@ -193,13 +298,13 @@ def rate_suites(reference: np.ndarray, suites: Mapping[str, np.ndarray], referen
     Returns
     -------
     pandas.DataFrame
-        The ``mass_bin == 'all'`` rows of :func:`rate`; the columns start with
-        ``suite, n_images, mean, median, overlap``.
+        The ``mass_bin == 'all'`` rows of :func:`rate` without the null row; the columns
+        start with ``suite, n_images, mean, median, overlap``.
     """
     table = rate(pd.DataFrame({"ascore": np.asarray(reference, dtype=float)}),
                  {k: pd.DataFrame({"ascore": np.asarray(v, dtype=float)}) for k, v in suites.items()},
                  reference_name=reference_name, n_boot=n_boot, seed=seed, include_reference=include_reference,
-                 mass_edges=None)
+                 mass_edges=None, include_null=False)
     first = ["suite", "n_images", "mean", "median", "overlap"]
     return table[first + [c for c in table.columns if c not in first]].reset_index(drop=True)
 
