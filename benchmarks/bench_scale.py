@@ -64,13 +64,20 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def bench_scoring(tmp: str, n: int, batch: int) -> None:
+def bench_scoring(tmp: str, n: int, batch: int, trained: str = "") -> None:
     files = make_jpeg_folder(os.path.join(tmp, "imgs"), n)
-    torch.manual_seed(0)
-    g = NetG(64, 3, 128, 64)
-    g.apply(weights_init)
-    weights = os.path.join(tmp, "netG.pth")
-    torch.save({"epoch": 1, "state_dict": g.state_dict()}, weights)
+    if trained:  # a trained model: its scores spread as a real rating's do, so Spearman means something
+        from lib.checkpoint import load_netg
+        g, _ = load_netg(trained, "cpu")
+        weights = trained
+        print(f"weights: {trained} (trained; ngf {g.config['ngf']}, nz {g.config['nz']})")
+    else:
+        torch.manual_seed(0)
+        g = NetG(64, 3, 128, 64)
+        g.apply(weights_init)
+        weights = os.path.join(tmp, "netG.pth")
+        torch.save({"epoch": 1, "state_dict": g.state_dict()}, weights)
+        print("weights: untrained paper-size NetG (scores lie close together: a hard case for Spearman)")
     base = ["test.py", "--weights", weights, "--batchsize", str(batch), "--device", "cpu"]
     startup = run(base + ["--images", files[0], "--out_csv", os.path.join(tmp, "one.csv")])
     print(f"\nscoring (test.py on {n} JPEG cutouts, batch {batch}; start-up {startup:.1f} s subtracted)")
@@ -163,13 +170,18 @@ def main() -> None:
     p.add_argument("--n", type=int, default=640, help="images to score")
     p.add_argument("--batchsize", type=int, default=64)
     p.add_argument("--steps", type=int, default=3, help="timed training steps per configuration")
+    p.add_argument("--weights", default="", help="score with this trained generator (e.g. make demo's) "
+                   "instead of an untrained one")
+    p.add_argument("--scoring-only", action="store_true", help="skip the training benchmark")
     opt = p.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
-        bench_scoring(tmp, opt.n, opt.batchsize)
-        bench_training(tmp, opt.steps)
-    bench_gpu(opt.steps)
+        bench_scoring(tmp, opt.n, opt.batchsize, opt.weights)
+        if not opt.scoring_only:
+            bench_training(tmp, opt.steps)
+    if not opt.scoring_only:
+        bench_gpu(opt.steps)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
