@@ -59,7 +59,7 @@ cores, no GPU; a load average above 2 means other work shared the cores, and the
 bounds.
 """
 
-PROGRESS = re.compile(r"\r|\d+%\|")  # tqdm bars and carriage-return updates
+PROGRESS = re.compile(r"\r|\d+%\||^[.sFEx]+ +\[ *\d+%\]$")  # tqdm bars, carriage-return updates, pytest dots
 
 
 def machine() -> str:
