@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -105,6 +106,23 @@ def bench_scoring(tmp: str, n: int, batch: int, trained: str = "") -> None:
         print(f"{nproc:>5} {prec:>9} {'on' if cl else 'off':>7} {fwd:>13.1f} {rate:>9.1f} {ratio:>6}  {cmp}", flush=True)
 
 
+def bench_detection(tmp: str, weights: str, normal: str, abnormal: str, batch: int) -> None:
+    """AUROC of normal (label 0) against anomalous (label 1) images in fp32 and bf16: does bf16 change a verdict?"""
+    root = os.path.join(tmp, "labelled")  # the label comes from the nearest 0.normal / 1.abnormal folder
+    os.makedirs(root)
+    for label, src in (("0.normal", normal), ("1.abnormal", abnormal)):
+        os.symlink(os.path.abspath(src), os.path.join(root, label))
+    print(f"\ndetection: {normal} (normal) against {abnormal} (anomalous), test.py metrics")
+    for prec in ("fp32", "bf16"):
+        out = os.path.join(tmp, f"det_{prec}.csv")
+        run(["test.py", "--weights", weights, "--images", root, "--out_csv", out, "--batchsize", str(batch),
+             "--device", "cpu", "--precision", prec])
+        with open(os.path.join(tmp, "metrics.json")) as fh:
+            m = json.load(fh)
+        print(f"  {prec}: AUROC {m['auroc']:.4f}, average precision {m['average_precision']:.4f} "
+              f"({m['n_normal']} normal, {m['n_abnormal']} anomalous)", flush=True)
+
+
 def _train_worker(rank: int, size: int, port: int, prec: str, cl: bool, steps: int, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(size),
                       LOCAL_RANK=str(rank))
@@ -173,11 +191,15 @@ def main() -> None:
     p.add_argument("--weights", default="", help="score with this trained generator (e.g. make demo's) "
                    "instead of an untrained one")
     p.add_argument("--scoring-only", action="store_true", help="skip the training benchmark")
+    p.add_argument("--detection", nargs=2, metavar=("NORMAL_DIR", "ANOMALOUS_DIR"),
+                   help="with --weights: AUROC of these two image sets in fp32 and in bf16")
     opt = p.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         bench_scoring(tmp, opt.n, opt.batchsize, opt.weights)
+        if opt.detection and opt.weights:
+            bench_detection(tmp, opt.weights, *opt.detection, opt.batchsize)
         if not opt.scoring_only:
             bench_training(tmp, opt.steps)
     if not opt.scoring_only:

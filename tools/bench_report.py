@@ -37,7 +37,8 @@ BENCHMARKS: dict[str, tuple[list[str], str, bool]] = {
     "scale": (["benchmarks/bench_scale.py"], "1 and 2 processes, fp32 and bf16, channels-last (and CUDA if present)",
               True),
     "scale_trained": (["benchmarks/bench_scale.py", "--scoring-only", "--weights",
-                       "output/demo/model/train/weights/netG_7.pth"],
+                       "output/demo/model/train/weights/netG_7.pth", "--detection", "output/demo/suites/observed",
+                       "output/demo/suites/large_sizes_3"],
                       "bf16 against fp32 scores with `make demo`'s trained model (run `make demo` first)", False),
     "mocks": (["benchmarks/bench_mocks.py"], "mock_observation.py: particles/s and images/s", True),
     "realism": (["benchmarks/realism.py"], "synthetic galaxies against real SDSS cutouts and the paper's "
