@@ -104,6 +104,29 @@ def bench_scoring(tmp: str, n: int, batch: int, trained: str = "") -> None:
             rel = np.abs(a - ref) / ref
             cmp = f"Spearman {spearman(a, ref):.5f}, max |dA|/A {rel.max():.2e}"
         print(f"{nproc:>5} {prec:>9} {'on' if cl else 'off':>7} {fwd:>13.1f} {rate:>9.1f} {ratio:>6}  {cmp}", flush=True)
+    bench_packed_scoring(tmp, base, g, x, n, batch)
+
+
+def bench_packed_scoring(tmp: str, base: list[str], g, x: torch.Tensor, n: int, batch: int) -> None:
+    """The same images as one packed uint8 array: no JPEG decoding competes with the network for the cores."""
+    from lib.sdss import pack_folder
+
+    one = os.path.join(tmp, "one_img")
+    os.makedirs(one)
+    os.symlink(os.path.join(tmp, "imgs", sorted(os.listdir(os.path.join(tmp, "imgs")))[0]), os.path.join(one, "a.jpg"))
+    pack_folder(one, os.path.join(tmp, "packed_one"), progress=False)
+    pack_folder(os.path.join(tmp, "imgs"), os.path.join(tmp, "packed"), progress=False)
+    startup = run(base + ["--images", os.path.join(tmp, "packed_one"), "--out_csv", os.path.join(tmp, "p1.csv")])
+    print(f"the same {n} images packed (SDSS_cutouts/pack.py; start-up {startup:.1f} s subtracted)")
+    for prec, cl in (("fp32", False), ("bf16", False), ("bf16", True)):
+        flags = ["--precision", prec] + (["--channels_last"] if cl else [])
+        wall = run(base + flags + ["--images", os.path.join(tmp, "packed"), "--out_csv",
+                                   os.path.join(tmp, f"p_{prec}_{cl}.csv")])
+        rate = (n - 1) / max(wall - startup, 1e-9)
+        scorer = Scorer(g, "paper", "cpu", prec, cl)
+        fwd = batch * timed(lambda: scorer(x))
+        print(f"{1:>5} {prec:>9} {'on' if cl else 'off':>7} {fwd:>13.1f} {rate:>9.1f} {rate / fwd:>6.0%}  packed",
+              flush=True)
 
 
 def bench_detection(tmp: str, weights: str, normal: str, abnormal: str, batch: int) -> None:
