@@ -170,13 +170,15 @@ def save_figure(rep: pd.DataFrame, path: str) -> None:
                     color="tab:blue", capsize=4, label="SDSS (paper; real tiles for pooled)")
         ax.errorbar(x + 0.1, d.syn_median, yerr=[d.syn_median - d.syn_p16, d.syn_p84 - d.syn_median], fmt="s",
                     color="tab:orange", capsize=4, label="synthetic observed")
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi + 0.12 * (hi - lo))  # headroom: pass/fail labels above the bars, not on them
         for k, b in enumerate(BINS):
             if p in GOAL_PARAMS:
                 ax.text(k, ax.get_ylim()[1], "pass" if d.loc[b, "pass"] else "fail", ha="center", va="top",
                         fontsize=8, color="green" if d.loc[b, "pass"] else "red")
         ax.set_xticks(x, names, fontsize=8)
         ax.set_title(f"{LABELS[p]} ({p})", fontsize=10)
-    axes[0, 0].legend(fontsize=7, loc="lower left")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize=8)
     fig.suptitle("statmorph on the JPEG i band (R channel): median and 16-84 % per paper mass bin", fontsize=10)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.savefig(path, dpi=90)

@@ -44,7 +44,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 # the batch loaders live in lib/loaders.py (imported here so that `from lib.data import make_loader` works)
-from lib.loaders import PackedLoader, auto_workers, collate_skip_bad, iter_image_batches, make_loader, prefetch
+from lib.loaders import (PackedLoader, auto_workers, collate_skip_bad, iter_image_batches, make_loader,
+                         normalize_uint8, prefetch)
 
 __all__ = ["IMG_EXTENSIONS", "build_transform", "resize_center_crop", "to_normalized_tensor", "load_image",
            "find_samples", "list_images", "class_label", "ImageList", "BadFiles", "DatasetLayoutError", "PackError",
@@ -80,11 +81,6 @@ def resize_center_crop(img: Image.Image, isize: int) -> Image.Image:
         top, left = int(round((h - isize) / 2.0)), int(round((w - isize) / 2.0))
         img = img.crop((left, top, left + isize, top + isize))
     return img
-
-
-def normalize_uint8(t: torch.Tensor) -> torch.Tensor:
-    """``ToTensor`` + ``Normalize(0.5, 0.5)`` of uint8 pixels, any shape, on their device: the same float32 ops."""
-    return t.float().div_(255).sub_(0.5).div_(0.5)
 
 
 def to_uint8_tensor(img: Image.Image) -> torch.Tensor:
@@ -243,7 +239,7 @@ def to_float(x: np.ndarray) -> torch.Tensor:
         x = np.array(x)
     t = torch.from_numpy(np.ascontiguousarray(x))
     t = t.permute(0, 3, 1, 2) if t.ndim == 4 else t.permute(2, 0, 1)
-    return t.contiguous().to(torch.float32).div_(255).sub_(0.5).div_(0.5)
+    return normalize_uint8(t.contiguous())
 
 
 class PackedImages(Dataset):

@@ -126,7 +126,7 @@ def save_worst_grid(items: list[tuple[float, int, torch.Tensor, str]], path: str
     lo, hi = float(stack.min()), float(stack.max())
     ncol = min(8, len(items))
     nrow = -(-len(items) // ncol)
-    fig = Figure(figsize=(1.6 * ncol, 1.85 * nrow))
+    fig = Figure(figsize=(1.6 * ncol, 2.0 * nrow + 0.3), layout="constrained")  # titles never overlap a row
     axes = fig.subplots(nrow, ncol, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
@@ -136,7 +136,6 @@ def save_worst_grid(items: list[tuple[float, int, torch.Tensor, str]], path: str
         stem = os.path.splitext(os.path.basename(name))[0]
         ax.set_title(f"{stem[:18]}\nA = {a:.4g}", fontsize=7)
     fig.suptitle("most anomalous images (highest A first)", fontsize=9)
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     return fig
 
@@ -220,8 +219,7 @@ def score_files(scorer: Scorer, batches: Iterable[tuple[torch.Tensor | None, lis
     if metrics and with_label and {0, 1} <= set(res.labels):  # metrics=False: a shard (merged later)
         y, s = np.array(res.labels), np.array(res.scores)
         keep = y >= 0
-        metrics = detection_metrics(y[keep], s[keep])
-        write_json(os.path.join(base, "metrics.json"), metrics)
+        res.metrics = detection_metrics(y[keep], s[keep])
+        write_json(os.path.join(base, "metrics.json"), res.metrics)
         save_roc_figure(y[keep], s[keep], os.path.join(base, "roc.png"))
-        res.metrics = metrics
     return res

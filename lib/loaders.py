@@ -3,7 +3,7 @@
 The lower half of :mod:`lib.data` (which opens the sources, defines the per-image transform and calls
 this module; nothing here imports it back: decoding comes in as a function): here images become batches ``(x, labels, paths, bad)``, decoded or read ahead of the network so that it never
 waits. ``raw=True`` everywhere yields uint8 pixels that the consumer normalises on its device
-(:func:`lib.data.normalize_uint8`, the same float32 operations as the original's transform): a quarter of
+(:func:`normalize_uint8`, the same float32 operations as the original's transform): a quarter of
 the bytes to move, one vectorised normalisation per batch, and page-locked (pinned) memory on CUDA.
 """
 from __future__ import annotations
@@ -18,7 +18,12 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
-__all__ = ["collate_skip_bad", "make_loader", "iter_image_batches", "PackedLoader", "prefetch", "auto_workers"]
+__all__ = ["normalize_uint8", "collate_skip_bad", "make_loader", "iter_image_batches", "PackedLoader", "prefetch", "auto_workers"]
+
+
+def normalize_uint8(t: torch.Tensor) -> torch.Tensor:
+    """``ToTensor`` + ``Normalize(0.5, 0.5)`` of uint8 pixels, any shape, on their device: the same float32 ops."""
+    return t.float().div_(255).sub_(0.5).div_(0.5)
 
 
 def auto_workers(requested: int, device: str, purpose: str, local_world: int = 1) -> int:

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from lib.checkpoint import atomic_save
+from lib.loaders import normalize_uint8
 from lib.distributed import World, convert_batchnorm, shard_range
 from lib.fileio import package_versions
 from lib.health import NonFiniteLossError
@@ -126,7 +127,7 @@ class Ganomaly:
         """A batch on the device in the model's dtype and memory format; uint8 (B, C, H, W) is normalised there."""
         x = x.to(self.device, non_blocking=True)
         if x.dtype == torch.uint8:  # ToTensor + Normalize(0.5, 0.5), the same float32 operations, on the device
-            x = x.float().div_(255).sub_(0.5).div_(0.5)
+            x = normalize_uint8(x)
         return x.to(self.dtype).contiguous(memory_format=self.memory_format)
 
     def optimize_params(self, x: torch.Tensor, weight: float = 1.0) -> dict[str, float]:
@@ -275,7 +276,7 @@ def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, ba
                 visualizer.save_images(epoch, last_x, fakes, fixed, fixed_reals=fixed_input)
         elapsed = time.perf_counter() - t0
         means = {k: v / steps for k, v in sums.items()}
-        keys = ("err_d", "err_g", "err_g_adv", "err_g_con", "err_g_enc")
+        keys = LOSS_KEYS[:5]
         warns = health.end_epoch(epoch, means) if health is not None else []
         global_fixed = world.gather_cat(fixed_input.detach().cpu())  # a collective: every rank
         if main:

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lib.loaders import normalize_uint8
 from lib.fileio import write_json
 
 __all__ = ["PAPER_A_MIN", "PAPER_A_MAX", "PerSampleNorm", "Scorer", "normalize_paper",
@@ -117,7 +118,7 @@ class Scorer:
         """
         x = x.to(self.device, non_blocking=True)
         if x.dtype == torch.uint8:
-            x = x.float().div_(255).sub_(0.5).div_(0.5)  # = lib.data.normalize_uint8 (no import: no cycle)
+            x = normalize_uint8(x)
         x = x.to(self.dtype).contiguous(memory_format=self.memory_format)
         if self.precision == "bf16":
             with torch.autocast(self.device.type, dtype=torch.bfloat16):
