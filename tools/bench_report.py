@@ -45,6 +45,10 @@ BENCHMARKS: dict[str, tuple[list[str], str, bool]] = {
                 "per-mass-bin morphology", True),
     "ladder": (["benchmarks/ladder.py"], "does every statistic order each knob's strengths? (tens of minutes)", False),
     # from nothing, in its own folder: `make demo` reuses what output/demo already holds
+    "ladder_demo": (["benchmarks/ladder.py", "--weights", "output/bench_demo/model/train/weights/netG_7.pth",
+                     "--n-suite", "500", "--out", "output/bench_ladder"],
+                    "the ladder at 500 images per rung, scored with the `demo` section's freshly trained model "
+                    "(run `make bench BENCH=demo` first)", False),
     "demo": (["demo.py", "--out", "output/bench_demo"], "`make demo` from nothing (after the install): its wall "
              "time and rating table", False),
     "tests": (["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], "`make test` after the install", False),
@@ -81,10 +85,12 @@ def run(name: str) -> str | None:
         shutil.rmtree(ROOT / args[args.index("--out") + 1], ignore_errors=True)
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)
+    # one stream, in the order it was printed: the script's closing lines stay at the end
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
     seconds = time.perf_counter() - t0
     load1 = os.getloadavg()[0]
-    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip() and not PROGRESS.search(ln)]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip() and not PROGRESS.search(ln)]
     if proc.returncode != 0:
         print(f"bench_report: {name} failed (exit {proc.returncode}); its section is kept:\n"
               + "\n".join(lines[-15:]), file=sys.stderr)
