@@ -227,7 +227,8 @@ def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, ba
         sums: dict[str, float] = {}
         steps, epoch_iter, seen, t0 = 0, 0, 0, time.perf_counter()
         saved_images, last_x = False, None
-        bar = tqdm(loader, leave=False, disable=not (progress and main), desc=f"epoch {epoch + 1}/{niter}")
+        # disable=None: no bar when stderr is not a terminal (logs, CI), as test.py
+        bar = tqdm(loader, leave=False, disable=None if (progress and main) else True, desc=f"epoch {epoch + 1}/{niter}")
         for x, _, _, bad in bar:
             if bad and bad_files is not None:
                 bad_files.add(bad)
