@@ -211,7 +211,7 @@ def test_rate_limiter_never_exceeds_window():
         starts.append(time.monotonic())
     starts = np.array(starts)
     assert max(np.sum((starts >= s) & (starts < s + 1.0)) for s in starts) <= 20
-    assert 1.9 < time.monotonic() - t0 < 3.0  # 50 starts at 20/s: windows at 0, 1, 2 s
+    assert 1.9 < time.monotonic() - t0 < 3.5  # 50 starts at 20/s: windows at 0, 1, 2 s
 
 
 # --- the whole script --------------------------------------------------------------------------------------

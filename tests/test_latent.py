@@ -104,7 +104,7 @@ def test_one_250_vs_250_comparison_is_fast():
     L.latent_stats(x, y)  # warm up imports and caches
     t = time.perf_counter()
     L.latent_stats(x, y)
-    assert time.perf_counter() - t < 1.0
+    assert time.perf_counter() - t < 3.0  # ~0.1 s here; generous so a busy CI machine does not flake
 
 
 def test_low_variance_shift_is_seen_by_c2st_and_not_by_a():
