@@ -104,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
             first = "lost contact with another process: it died, was killed or hangs"
         else:
             first = f"{type(exc).__name__}: {first}"
+        status = options.fail(f"rank {world.rank} of {world.size} stopped ({first}); {hint}", status=4)
         world.reported = True  # torchrun's SIGTERM to this process, which follows, adds no second line
-        return options.fail(f"rank {world.rank} of {world.size} stopped ({first}); {hint}", status=4)
+        return status
     finally:
         world.close()
 
