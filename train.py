@@ -132,11 +132,15 @@ def run(opt, world: World, model: Ganomaly, loader, generator, workers: int, sta
               f"batch {opt.batchsize} = {world.size} x {opt.batchsize // world.size}, loader workers {workers}).")
     from lib.health import HealthMonitor
     health, bad = HealthMonitor(), BadFiles()
+    complete = False
     try:
         summary = train(model, loader, niter=opt.niter, start_epoch=start, batchsize=opt.batchsize,
                         weights_dir=weights_dir, visualizer=visualizer, health=health, bad_files=bad,
                         print_freq=opt.print_freq, save_image_freq=opt.save_image_freq, seed=opt.manualseed,
                         generator=generator, resume_state=resume_state, opt_dict=dict(vars(opt)))
+        # every rank skipped its own share of the unreadable files: rank 0 lists them all (each once)
+        bad.items = list(dict.fromkeys(world.gather_lists(bad.items)))
+        complete = True
     except RuntimeError as exc:
         if world.distributed:
             raise
@@ -146,8 +150,8 @@ def run(opt, world: World, model: Ganomaly, loader, generator, workers: int, sta
         if bad.items and main_rank:
             write_csv(os.path.join(run_dir, "train", "skipped_images.csv"), ("filename", "reason"), bad.items)
             msg = f"{len(bad.items)} unreadable images skipped (listed in {run_dir}/train/skipped_images.csv)"
-            if world.distributed:
-                msg += " (rank 0's share; the other ranks skip theirs alike)"
+            if world.distributed and not complete:  # a rank failed: no collective is safe, list ours
+                msg += " (rank 0's share: the run stopped before the ranks could pool theirs)"
             print(f"WARNING: {msg}", file=sys.stderr)
     if not main_rank:
         return 3 if summary["stopped"] else 0

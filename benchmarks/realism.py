@@ -1,6 +1,6 @@
 """Realism benchmark: synthetic ``observed`` cutouts against the real SDSS cutouts.
 
-    python benchmarks/realism.py [--n 96] [--n-per-bin 60] [--seed 1] [--quick]
+    python benchmarks/realism.py [--n 96] [--n-per-bin 150] [--seed 1] [--quick]
 
 Three parts, printed one after the other:
 1. the image statistics below, real vs synthetic (median and interquartile range);
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="observed")
     ap.add_argument("--figure", default=os.path.join(ROOT, "docs", "realism.png"))
     ap.add_argument("--no-figure", action="store_true")
-    ap.add_argument("--n-per-bin", type=int, default=60, help="synthetic galaxies per mass bin (morphology)")
+    ap.add_argument("--n-per-bin", type=int, default=150, help="synthetic galaxies per mass bin (morphology)")
     ap.add_argument("--morph-figure", default=os.path.join(ROOT, "docs", "realism_morphology.png"))
     ap.add_argument("--quick", action="store_true", help="32 + 32 cutouts, 8 per mass bin, no figures (~1 min)")
     args = ap.parse_args(argv)

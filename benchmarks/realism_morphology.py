@@ -1,6 +1,6 @@
 """Morphology report: statmorph of synthetic cutouts per stellar-mass bin against the paper's SDSS.
 
-    python benchmarks/realism_morphology.py [--n-per-bin 60] [--seed 1] [--quick]
+    python benchmarks/realism_morphology.py [--n-per-bin 150] [--seed 1] [--quick]
     python benchmarks/realism_morphology.py --folder data/synth/observed   # a generated folder
 
 Measures G, M20, C, A, S, D with statmorph (``lib/rating/morphology.py``'s :func:`measure_image`: the
@@ -188,7 +188,7 @@ def save_figure(rep: pd.DataFrame, path: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.realism import real_files  # noqa: E402 - one definition of the real tile list
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n-per-bin", type=int, default=60, help="synthetic galaxies per mass bin")
+    ap.add_argument("--n-per-bin", type=int, default=150, help="synthetic galaxies per mass bin")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--preset", default="observed")
     ap.add_argument("--folder", default=None, help="measure a generated folder instead of drawing new galaxies")

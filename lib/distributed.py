@@ -80,6 +80,14 @@ class World:
             dist.broadcast(seed, src=0)
         return int(seed.item())
 
+    def gather_lists(self, items: list) -> list:
+        """Every rank's ``items`` (picklable), concatenated in rank order; ``items`` itself in one process."""
+        if not self.distributed:
+            return list(items)
+        parts: list = [None] * self.size
+        dist.all_gather_object(parts, list(items))
+        return [x for part in parts for x in part]
+
     def gather_cat(self, t: torch.Tensor) -> torch.Tensor:
         """Concatenate each rank's ``t`` along dim 0 in rank order (rank 0 = first rows); CPU tensors."""
         if not self.distributed:

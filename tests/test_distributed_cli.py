@@ -109,3 +109,18 @@ def test_one_rank_dying_stops_all_with_one_line_and_intact_checkpoints(sdss_data
     for f in weights.glob("*.pth"):  # every file complete (atomic writes)
         torch.load(f, weights_only=True)
     assert not list(weights.glob(".*"))
+
+
+def test_torchrun_lists_every_ranks_unreadable_images(sdss_dataset, tmp_path):
+    # 16 good + 8 unreadable files = 3 global batches of 8: every file is loaded once in epoch 0, the bad
+    # ones spread over both ranks by the shuffled sampler; rank 0 must list all 8, each once
+    train_dir = sdss_dataset / "train" / "0.normal"
+    bad = [f"broken_{k}.png" for k in range(8)]
+    for name in bad:
+        (train_dir / name).write_bytes(b"not a png")
+    r = torchrun(2, "train.py", "--dataroot", str(sdss_dataset), "--outf", str(tmp_path), "--niter", "1", *SMALL)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = (tmp_path / "run" / "train" / "skipped_images.csv").read_text().splitlines()[1:]
+    listed = [os.path.basename(row.split(",")[0]) for row in rows]
+    assert sorted(listed) == sorted(bad)
+    assert "8 unreadable images skipped" in r.stderr and "rank 0's share" not in r.stderr

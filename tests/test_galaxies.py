@@ -181,21 +181,22 @@ def test_knobs_move_the_right_parameter():
 
 
 def test_too_clean_has_less_pixel_noise():
+    from astropy.stats import sigma_clipped_stats
     from scipy import ndimage
 
-    def pixel_noise(preset):  # robust pixel-to-pixel scatter of the luminance in the borders
+    def pixel_noise(preset):  # pixel-to-pixel scatter of the luminance in the borders, mean of 8 cutouts
         p = galaxies.load_config(preset)[1]
         out = []
-        for k in range(4):
+        for k in range(8):
             lum = galaxies.make_image(p, 4, k)[0].astype(float).mean(axis=2)
             hp = (lum - ndimage.median_filter(lum, 3))[np.r_[0:8, 56:64]]
-            out.append(1.48 * np.median(np.abs(hp - np.median(hp))))
-        return np.median(out)
+            out.append(sigma_clipped_stats(hp, sigma=3.0)[2])  # continuous; a MAD of 8-bit values is not
+        return np.mean(out)
     observed = pixel_noise("observed")
-    assert observed > 0.8
-    assert pixel_noise("too_clean_1") < 0.7 * observed
-    assert pixel_noise("too_clean_2") < 0.4 * observed
-    assert pixel_noise("too_clean_3") < 0.15 * observed
+    assert observed > 0.6  # ~1.0 8-bit units (noise x 0.5 gives ~0.3: the JPEG quantisation eats it)
+    assert pixel_noise("too_clean_1") < 0.6 * observed
+    assert pixel_noise("too_clean_2") < 0.2 * observed
+    assert pixel_noise("too_clean_3") < 0.1 * observed
 
 
 # ------------------------------------------------------------------ CLI

@@ -92,6 +92,25 @@ def test_concentration_separates_types(drawn):
     assert r90 / r50 == pytest.approx(3.42, abs=0.03) and r50 == pytest.approx(0.73, abs=0.01)
 
 
+def test_late_type_discs_are_flatter_than_exponential():
+    # relations.DISC_N: Sersic n = 0.7 for late-type discs (Type II), exponential for early types; the
+    # Petrosian r90/r50 of a pure n = 0.7 disc from direct integration of its surface brightness
+    from scipy import integrate
+    b = relations.sersic_b(0.7)
+
+    def enclosed(x):
+        return integrate.quad(lambda r: 2 * math.pi * r * math.exp(-b * r ** (1 / 0.7)), 0, x)[0]
+    r_p, r50, r90 = relations.petrosian_radii(0.0, 1.0, 4.0, 0.7)
+    mean_inside = enclosed(r_p) / (math.pi * r_p**2)
+    assert math.exp(-b * r_p ** (1 / 0.7)) / mean_inside == pytest.approx(relations.PETRO_ETA, rel=1e-4)
+    assert enclosed(r50) / enclosed(2 * r_p) == pytest.approx(0.5, rel=1e-4)
+    assert r90 / r50 == pytest.approx(2.02, abs=0.01)
+    from lib import galaxies
+    rows = [galaxies.make_image(galaxies.load_config("observed")[1], 3, k, render=False)[1] for k in range(40)]
+    assert {r["disc_n"] for r in rows if r["type"] == "late"} == {0.7}
+    assert {r["disc_n"] for r in rows if r["type"] == "early"} == {1.0}
+
+
 def test_shen_relations_documented_values():
     # Shen et al. 2003: late R = 0.1 M^0.14 (1 + M/3.98e10)^0.25 kpc; early R = 2.88e-6 M^0.56 kpc
     r_late, s_late = relations.shen_size(10.6, early=False)

@@ -22,7 +22,8 @@ values in docs/synthetic_galaxies.md):
   14.5 <= r <= 17.77 (Bell et al. 2003 M/L, linear k-correction) and the catalogue mass
   (GSMF mass + 0.10 dex + 0.15 dex scatter, what the paper bins by) is >= 10^9 Msun;
 * B/T, axis ratio, Shen et al. (2003) Petrosian R50 with its scatter; bulge (n = 4 early, 1.5 late)
-  and exponential disc radii are solved so that the model's Petrosian R50 equals the drawn size;
+  and disc (Sersic n = 1 early, 0.7 late: Type II discs) radii are solved so that the model's
+  Petrosian R50 equals the drawn size;
   bulges are redder than discs; colours, sizes and types reproduce data/anchors/literature_sdss.csv
   per mass bin (tests/test_population.py).
 * environment: Poisson neighbours (mean 8 per cutout down to r = 24, number counts
@@ -105,7 +106,7 @@ def draw_galaxy(rng: np.random.Generator) -> dict:
     ratio = relations.BULGE_DISC_RATIO[early]
     r50_med, sig = relations.shen_size(logm, early)
     r50 = r50_med * math.exp(rng.normal(0, sig))  # Petrosian R50, kpc
-    _, x50, x90 = relations.petrosian_radii(bt, ratio, relations.BULGE_N[early])
+    _, x50, x90 = relations.petrosian_radii(bt, ratio, relations.BULGE_N[early], relations.DISC_N[early])
     re_d = r50 / x50
     re_b = ratio * re_d * (1.0 if early else math.exp(rng.normal(0, 0.2)))
     if early:
@@ -230,14 +231,15 @@ def make_image(params: Params, seed: int, index: int, render: bool = True) -> tu
     n_b = float(np.clip(params.bulge_n + relations.BULGE_N[gal["early"]] - relations.BULGE_N[True], 0.5, 6.2))
     bulge = galsim.Sersic(n=n_b, half_light_radius=re_b, trunc=min(8 * re_b, TRUNC_MAX),
                           flux_untruncated=True, gsparams=imaging.GSPARAMS).shear(q=gal["bulge_q"], beta=pa)
-    disc_shape = (galsim.Exponential(half_light_radius=re_d, gsparams=imaging.GSPARAMS) if 8 * re_d < TRUNC_MAX
-                  else galsim.Sersic(n=1.0, half_light_radius=re_d, trunc=TRUNC_MAX, flux_untruncated=True,
+    n_d = relations.DISC_N[gal["early"]]
+    disc_shape = (galsim.Sersic(n=n_d, half_light_radius=re_d, gsparams=imaging.GSPARAMS) if 8 * re_d < TRUNC_MAX
+                  else galsim.Sersic(n=n_d, half_light_radius=re_d, trunc=TRUNC_MAX, flux_untruncated=True,
                                      gsparams=imaging.GSPARAMS))
     disc = disc_shape.shear(q=gal["disc_q"], beta=pa)
     knots = None
     if cf > 0 and bt < 1:
         # knots follow the disc light, cut at 3 r_e so that none floats far outside the galaxy
-        knot_profile = galsim.Sersic(n=1.0, half_light_radius=re_d, trunc=3 * re_d, flux_untruncated=True,
+        knot_profile = galsim.Sersic(n=n_d, half_light_radius=re_d, trunc=3 * re_d, flux_untruncated=True,
                                      gsparams=imaging.GSPARAMS)
         knots = galsim.RandomKnots(npoints=params.n_clumps, profile=knot_profile,
                                    rng=galsim.BaseDeviate(int(s["clumps"].integers(1, 2**31 - 1))),
@@ -257,7 +259,7 @@ def make_image(params: Params, seed: int, index: int, render: bool = True) -> tu
                q=gal["q"], c90_model=gal["c90_model"],
                r_mag=22.5 - 2.5 * math.log10(r_tot), g_r=-2.5 * math.log10((fb["g"] + fd["g"] + fk["g"]) / r_tot),
                r_i=-2.5 * math.log10(r_tot / (fb["i"] + fd["i"] + fk["i"])),
-               bulge_n=n_b, bulge_re_arcsec=re_b, bulge_q=gal["bulge_q"],
+               bulge_n=n_b, disc_n=n_d, bulge_re_arcsec=re_b, bulge_q=gal["bulge_q"],
                disc_re_arcsec=re_d, disc_q=gal["disc_q"], pa_deg=gal["pa_deg"],
                kpc_per_arcsec=gal["kpc_per_arcsec"], logm_true=gal["logm_true"],
                clump_fraction=cf if knots is not None else 0.0,
