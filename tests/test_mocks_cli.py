@@ -50,6 +50,44 @@ def write_tipsy(folder, name, arrays, with_halo_file=False):
     return path
 
 
+def write_gadget_hdf(path, arrays, h=0.7, om=0.3):
+    """An IllustrisTNG-style GadgetHDF snapshot at z = 0 (Gadget units: kpc/h, 1e10 Msun/h, km/s)."""
+    import h5py
+    from astropy.cosmology import FlatLambdaCDM
+    cos = FlatLambdaCDM(H0=100 * h, Om0=om)
+    zgrid = np.linspace(0, 30, 20001)
+    tgrid = cos.age(zgrid).to_value("Gyr")  # decreasing with z
+    t0 = tgrid[0]
+    aform = 1 / (1 + np.interp(-(t0 - arrays["age"]), -tgrid, zgrid))
+    n, ng = len(arrays["pos"]), len(arrays["gas_pos"])
+    with h5py.File(path, "w") as f:
+        hd = f.create_group("Header")
+        npart = np.array([ng, 0, 0, 0, n, 0], dtype=np.uint32)
+        hd.attrs.update(NumPart_ThisFile=npart, NumPart_Total=npart, NumPart_Total_HighWord=np.zeros(6, np.uint32),
+                        MassTable=np.zeros(6), Time=1.0, Redshift=0.0, BoxSize=1000.0, NumFilesPerSnapshot=1,
+                        Omega0=om, OmegaLambda=1 - om, HubbleParam=h, Flag_Sfr=1, Flag_Cooling=1,
+                        Flag_StellarAge=1, Flag_Metals=1, Flag_Feedback=1, Flag_DoublePrecision=1)
+        un = f.create_group("Units")  # kpc/h, 1e10 Msun/h, km/s (the Gadget defaults, said explicitly)
+        un.attrs.update(UnitLength_in_cm=3.085678e21, UnitMass_in_g=1.989e43, UnitVelocity_in_cm_per_s=1e5,
+                        UnitTime_in_s=3.085678e16)
+        s = f.create_group("PartType4")
+        s["Coordinates"] = arrays["pos"] * h
+        s["Velocities"] = arrays["vel"]
+        s["Masses"] = arrays["mass"] * h / 1e10
+        s["GFM_StellarFormationTime"] = aform
+        s["GFM_Metallicity"] = arrays["metals"]
+        s["ParticleIDs"] = np.arange(n, dtype=np.uint64)
+        g = f.create_group("PartType0")
+        g["Coordinates"] = arrays["gas_pos"] * h
+        g["Velocities"] = arrays["gas_vel"]
+        g["Masses"] = arrays["gas_mass"] * h / 1e10
+        # u (km/s)^2 from T for a fully ionised gas (mu ~ 0.59), as pynbody inverts it with ElectronAbundance
+        g["InternalEnergy"] = arrays["gas_temp"] * 1.380649e-23 / (0.5926 * 1.6726e-27 * (5 / 3 - 1)) / 1e6
+        g["ElectronAbundance"] = np.full(ng, 1.158)
+        g["GFM_Metallicity"] = np.full(ng, 0.01)
+        g["ParticleIDs"] = np.arange(n, n + ng, dtype=np.uint64)
+
+
 def read_rows(path):
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
@@ -205,3 +243,26 @@ def test_bad_command_lines_are_one_line(tmp_path, monkeypatch, capsys, args, mes
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("mock_observation.py: error: ") and message in err[0], err
     assert not os.path.exists(tmp_path / "x" / "metadata.csv")
+
+
+def test_gadget_hdf5_snapshot_through_pynbody(tmp_path):
+    """A second snapshot format: IllustrisTNG-style GadgetHDF (comoving kpc/h, 1e10 Msun/h, formation
+    scale factors), read through pynbody's units into the same particles and the same images as NPZ."""
+    pytest.importorskip("pynbody")
+    original = mocks.make_galaxy(10.4, 0.2, 2.5, 0.1, n_star=3000, rng=np.random.default_rng(4), n_gas=800)
+    snap = str(tmp_path / "snap_099.hdf5")
+    write_gadget_hdf(snap, original)
+    with pytest.warns(UserWarning):  # pynbody: 'Unable to infer units from HDF attributes' (it uses Units)
+        arrays = mocks.read_snapshot(snap).arrays
+    tol = {"mass": 1e-3, "gas_mass": 1e-3, "gas_temp": 5e-3, "age": 1e-4}  # Msun in g; mu; cosmology tables
+    for k in ("pos", "vel", "mass", "age", "metals", "gas_pos", "gas_vel", "gas_mass", "gas_temp"):
+        np.testing.assert_allclose(arrays[k], original[k], rtol=tol.get(k, 1e-6),
+                                   atol=tol.get(k, 1e-6) * np.abs(original[k]).max(), err_msg=k)
+    mocks.write_npz(str(tmp_path / "npz" / "snap_099.npz"), arrays)
+    common = ["--recipe", "sdss", "--orientations", "random:2", "--seed", "5", "--run", "tng"]
+    for kind, src in (("npz", ["--particles", str(tmp_path / "npz")]), ("gadget", ["--snapshot", snap])):
+        assert mock_observation.main([*src, "--out", str(tmp_path / kind), *common]) == 0
+    files = sorted(f for f in os.listdir(tmp_path / "npz") if f.endswith(".jpg"))
+    assert files == ["tng_snap_099_00.jpg", "tng_snap_099_01.jpg"]
+    for f in files:
+        assert np.array_equal(pixels(tmp_path / "npz" / f), pixels(tmp_path / "gadget" / f))

@@ -139,6 +139,8 @@ class Source:
             return safe_name(os.path.splitext(stem)[0])
         if self.kind == "hdf5":
             return safe_name(str(self.key))
+        root, ext = os.path.splitext(stem)  # Gadget/SWIFT HDF5 snapshots: drop the extension only
+        stem = root if ext.lower() in (".hdf5", ".h5", ".hdf") else stem  # (Tipsy's 'g8.26e11.01024' keeps its dots)
         return safe_name(stem if self.key is None else f"{stem}-h{self.key}")
 
 
