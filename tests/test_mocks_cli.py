@@ -245,6 +245,7 @@ def test_bad_command_lines_are_one_line(tmp_path, monkeypatch, capsys, args, mes
     assert not os.path.exists(tmp_path / "x" / "metadata.csv")
 
 
+@pytest.mark.filterwarnings("ignore:Unable to:UserWarning")  # pynbody on each read: units from the Units group
 def test_gadget_hdf5_snapshot_through_pynbody(tmp_path):
     """A second snapshot format: IllustrisTNG-style GadgetHDF (comoving kpc/h, 1e10 Msun/h, formation
     scale factors), read through pynbody's units into the same particles and the same images as NPZ."""
