@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gain", type=float, default=1.0, help="counts per pixel unit for statmorph's noise (default 1)")
     p.add_argument("--nsigma", type=float, default=2.0, help="detection threshold in sky sigmas (default 2)")
     p.add_argument("--npixels", type=int, default=5, help="minimum source area in pixels (default 5)")
+    p.add_argument("--no-deblend", action="store_true",
+                   help="do not split overlapping sources (a touching neighbour then joins the galaxy's segment)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -62,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     table = M.measure_folder(folder, workers=args.workers, channel=args.channel, gain=args.gain,
-                             nsigma=args.nsigma, npixels=args.npixels, progress=not args.no_progress)
+                             nsigma=args.nsigma, npixels=args.npixels, progress=not args.no_progress,
+                             deblend=not args.no_deblend)
     dt = time.perf_counter() - t0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

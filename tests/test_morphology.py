@@ -83,3 +83,22 @@ def test_bad_folder_and_missing_statmorph_messages(tmp_path, capsys, monkeypatch
     assert morphology.main([str(tmp_path), "--out", str(tmp_path / "x.csv")]) == 3
     err = capsys.readouterr().err.strip()
     assert err == "morphology.py: error: " + M.INSTALL_HINT and "pip install statmorph photutils" in err
+
+
+def test_deblending_keeps_a_touching_neighbour_out_of_the_galaxy():
+    """A disc with a bright neighbour touching it: without deblending the neighbour joins the galaxy's
+    segment and inflates its asymmetry and Gini; deblended, the neighbour is masked and the numbers are
+    those of the disc alone (which deblending leaves untouched)."""
+    def draw(with_neighbour):
+        scene = galsim.Exponential(half_light_radius=1.2, flux=2e4)
+        if with_neighbour:
+            scene = scene + galsim.Gaussian(sigma=0.25, flux=6e3).shift(2.6, 0.4)
+        im = scene.drawImage(nx=64, ny=64, scale=0.2)
+        im.addNoise(galsim.GaussianNoise(galsim.BaseDeviate(7), sigma=2.0))
+        return im.array.astype(np.float64)
+    alone = M.measure_image(draw(False))
+    assert M.measure_image(draw(False), deblend=False)["gini"] == pytest.approx(alone["gini"], abs=1e-12)
+    merged, deblended = M.measure_image(draw(True), deblend=False), M.measure_image(draw(True))
+    assert merged["asymmetry"] > alone["asymmetry"] + 0.1 and merged["gini"] > alone["gini"] + 0.02
+    assert deblended["asymmetry"] == pytest.approx(alone["asymmetry"], abs=0.03)
+    assert deblended["gini"] == pytest.approx(alone["gini"], abs=0.02)

@@ -95,8 +95,15 @@ def load_band(path: str | os.PathLike, channel: int = 0) -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def segment(image: np.ndarray, nsigma: float = 2.0, npixels: int = 5) -> tuple[np.ndarray, np.ndarray, int]:
+def segment(image: np.ndarray, nsigma: float = 2.0, npixels: int = 5,
+            deblend: bool = True) -> tuple[np.ndarray, np.ndarray, int]:
     """Background-subtract and segment an image; pick the source at the centre.
+
+    With ``deblend`` (default), overlapping sources are split (photutils ``deblend_sources``, its
+    SExtractor-like defaults: 32 levels, contrast 0.001), so that a neighbour touching the galaxy
+    gets its own label, which statmorph then masks, instead of joining the galaxy's segment and
+    inflating its Gini and asymmetry (measured on the bundled SDSS tiles: median G 0.448 -> 0.442,
+    A 0.084 -> 0.056; docs/synthetic_galaxies.md).
 
     Returns
     -------
@@ -113,7 +120,7 @@ def segment(image: np.ndarray, nsigma: float = 2.0, npixels: int = 5) -> tuple[n
         Nothing detected.
     """
     from astropy.stats import sigma_clipped_stats
-    from photutils.segmentation import detect_sources
+    from photutils.segmentation import deblend_sources, detect_sources
 
     _, median, sigma = sigma_clipped_stats(image, sigma=3.0)
     # noise-free mocks have a flat sky (sigma 0): fall back to a tiny fraction of the peak
@@ -122,6 +129,8 @@ def segment(image: np.ndarray, nsigma: float = 2.0, npixels: int = 5) -> tuple[n
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 'no sources' is reported through the ValueError below
         segm = detect_sources(data, nsigma * sigma, npixels)  # positional: photutils 3 renamed it n_pixels
+        if segm is not None and deblend:
+            segm = deblend_sources(data, segm, npixels, nlevels=32, contrast=0.001, progress_bar=False)
     if segm is None:
         raise ValueError("no source detected")
     segmap = np.asarray(segm.data)
@@ -134,7 +143,8 @@ def segment(image: np.ndarray, nsigma: float = 2.0, npixels: int = 5) -> tuple[n
     return data, segmap, label
 
 
-def measure_image(image: np.ndarray, gain: float = 1.0, nsigma: float = 2.0, npixels: int = 5) -> dict:
+def measure_image(image: np.ndarray, gain: float = 1.0, nsigma: float = 2.0, npixels: int = 5,
+                  deblend: bool = True) -> dict:
     """statmorph parameters of the central source of one band.
 
     Parameters
@@ -145,6 +155,8 @@ def measure_image(image: np.ndarray, gain: float = 1.0, nsigma: float = 2.0, npi
         Counts per pixel unit, used by statmorph for the noise (Poisson term).
     nsigma, npixels : float, int
         Detection threshold above the background and minimum source area.
+    deblend : bool
+        Split overlapping sources before picking the central one (:func:`segment`).
 
     Returns
     -------
@@ -155,7 +167,7 @@ def measure_image(image: np.ndarray, gain: float = 1.0, nsigma: float = 2.0, npi
     """
     import statmorph
 
-    data, segmap, label = segment(image, nsigma, npixels)
+    data, segmap, label = segment(image, nsigma, npixels, deblend)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statmorph warns per image; the flags carry the verdict
         morph = statmorph.SourceMorphology(data, segmap, label, gain=gain)
@@ -164,10 +176,11 @@ def measure_image(image: np.ndarray, gain: float = 1.0, nsigma: float = 2.0, npi
 
 def _measure_one(args: tuple) -> dict:
     """Worker: measure one file, never raise (failures go to the ``error`` column)."""
-    path, rel, channel, gain, nsigma, npixels = args
+    path, rel, channel, gain, nsigma, npixels, deblend = args
     row = {"filename": path, "name": rel}
     try:
-        row.update(measure_image(load_band(path, channel), gain=gain, nsigma=nsigma, npixels=npixels))
+        row.update(measure_image(load_band(path, channel), gain=gain, nsigma=nsigma, npixels=npixels,
+                                 deblend=deblend))
         row["error"] = ""
     except Exception as exc:  # one bad image must not stop 64k others
         row.update({c: np.nan for c in MEASURED_COLUMNS})
@@ -176,7 +189,8 @@ def _measure_one(args: tuple) -> dict:
 
 
 def measure_folder(folder: str | os.PathLike, workers: int | None = None, channel: int = 0, gain: float = 1.0,
-                   nsigma: float = 2.0, npixels: int = 5, progress: bool = True) -> pd.DataFrame:
+                   nsigma: float = 2.0, npixels: int = 5, progress: bool = True,
+                   deblend: bool = True) -> pd.DataFrame:
     """Measure every image of ``folder`` in parallel.
 
     Parameters
@@ -184,7 +198,7 @@ def measure_folder(folder: str | os.PathLike, workers: int | None = None, channe
     folder : path-like
     workers : int, optional
         Processes (default: all CPU cores); 1 runs in this process.
-    channel, gain, nsigma, npixels
+    channel, gain, nsigma, npixels, deblend
         See :func:`load_band` and :func:`measure_image`.
     progress : bool
         Show a tqdm bar.
@@ -204,7 +218,7 @@ def measure_folder(folder: str | os.PathLike, workers: int | None = None, channe
     files = list_images(folder)
     # filename joins the folder as given with the relative path, as test.py writes its paths
     jobs = [(os.path.join(str(folder), *p.relative_to(folder).parts), p.relative_to(folder).as_posix(), channel,
-             gain, nsigma, npixels) for p in files]
+             gain, nsigma, npixels, deblend) for p in files]
     workers = workers or os.cpu_count() or 1
     bar = dict(total=len(jobs), disable=not progress, unit="img", desc="statmorph")
     if workers == 1 or len(jobs) <= 1:
