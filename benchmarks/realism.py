@@ -159,7 +159,7 @@ def save_figure(real: list[np.ndarray], syn: list[np.ndarray], path: str, zoom: 
     img = Image.fromarray(canvas).resize((canvas.shape[1] * zoom, canvas.shape[0] * zoom), Image.NEAREST)
     draw = ImageDraw.Draw(img)
     draw.text((4, 6), "real SDSS cutouts (data/sdss_real)", fill=(0, 0, 0))
-    draw.text(((w + gap) * zoom + 4, 6), "synthetic 'observed' population (lib/galaxies.py + lib/imaging.py)",
+    draw.text(((w + gap) * zoom + 4, 6), "synthetic 'observed' population (lib/galaxies: population.py + imaging.py)",
               fill=(0, 0, 0))
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = path + ".part"

@@ -1,4 +1,4 @@
-"""Tests of the synthetic populations (lib/galaxies.py) and make_galaxies.py."""
+"""Tests of the synthetic populations (lib/galaxies/) and make_galaxies.py."""
 
 import hashlib
 import json

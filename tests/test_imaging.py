@@ -1,4 +1,4 @@
-"""Tests of the SDSS imaging model (lib/imaging.py): flux, PSF, noise, colour recipe, JPEG."""
+"""Tests of the SDSS imaging model (lib/galaxies/imaging.py): flux, PSF, noise, colour recipe, JPEG."""
 
 import io
 import math

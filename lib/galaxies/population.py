@@ -87,10 +87,8 @@ def draw_galaxy(rng: np.random.Generator) -> dict:
         u = rng.uniform(size=(4, CANDIDATES))
         logm_all = np.interp(u[0], cdf_m, logm_grid)
         z_all = np.interp(u[1], cdf_z, z_grid)
-        early_all = u[2] < 1.0 / (1.0 + np.exp(-(logm_all - relations.EARLY_CENTRE) / relations.EARLY_WIDTH))
-        mu = np.where(early_all, relations.GR_RED[0], relations.GR_BLUE[0])
-        sig = np.where(early_all, relations.GR_RED[1], relations.GR_BLUE[1])
-        gr_all = np.clip(mu + sig * rng.normal(size=CANDIDATES), 0.1, 1.4)
+        early_all = u[2] < relations.early_fraction(logm_all)
+        gr_all = relations.observed_gr(early_all, rng)
         cat_all = logm_all + relations.MASS_OFFSET + relations.MASS_SCATTER * rng.normal(size=CANDIDATES)
         r_all = apparent_r(logm_all, z_all, gr_all)
         ok = np.flatnonzero((r_all >= relations.R_BRIGHT) & (r_all <= relations.R_LIMIT)
@@ -115,13 +113,13 @@ def draw_galaxy(rng: np.random.Generator) -> dict:
         q_d, q_b = q, max(q, float(rng.uniform(0.6, 0.95)))  # bulges of inclined discs are rounder
     d_gr = BULGE_DISC_GR[early]
     gr_b, gr_d = gr + d_gr * (1 - bt), gr - d_gr * bt
-    e_ri = float(rng.normal(0, 0.03))
+    e_ri = float(rng.normal(0, relations.RI_SCATTER))
     return dict(logmstar=logm_cat, logm_true=logm, z=z, early=early, bt=bt, q=q, gr=gr, r_mag=r_mag, kpc_per_arcsec=scale,
                 r50_kpc=r50, r50_arcsec=r50 / scale, c90_model=x90 / x50,
                 bulge_re_kpc=re_b, disc_re_kpc=re_d, bulge_re_arcsec=re_b / scale,
                 disc_re_arcsec=re_d / scale, bulge_q=q_b, disc_q=q_d,
-                pa_deg=float(rng.uniform(0, 180)), gr_bulge=gr_b, ri_bulge=0.12 + 0.32 * gr_b + e_ri,
-                gr_disc=gr_d, ri_disc=0.12 + 0.32 * gr_d + e_ri)
+                pa_deg=float(rng.uniform(0, 180)), gr_bulge=gr_b, ri_bulge=float(relations.ri_locus(gr_b)) + e_ri,
+                gr_disc=gr_d, ri_disc=float(relations.ri_locus(gr_d)) + e_ri)
 
 
 def _band_fluxes(r_flux: float, gr: float, ri: float) -> dict[str, float]:

@@ -84,9 +84,10 @@ scatter) gave 0.10 / 0.55 / 0.88 and mid-bin B/T 0.48 (table 0.39); 10.55 gives 
 all 0.427 (table 0.428) and mid-bin B/T 0.38 (issue 14 follow-up)."""
 
 
-def early_fraction(logm: float) -> float:
-    """Probability that a galaxy of log M* is early type (logistic, centre EARLY_CENTRE, width 0.30)."""
-    return 1.0 / (1.0 + math.exp(-(logm - EARLY_CENTRE) / EARLY_WIDTH))
+def early_fraction(logm):
+    """Probability that a galaxy of log M* (float or array) is early type (logistic, centre EARLY_CENTRE,
+    width 0.30)."""
+    return 1.0 / (1.0 + np.exp(-(np.asarray(logm, dtype=float) - EARLY_CENTRE) / EARLY_WIDTH))
 
 
 GR_RED, GR_BLUE = (0.95, 0.06), (0.66, 0.12)
@@ -100,15 +101,20 @@ colour that sets M/L and the k-correction is taken at that redshift (:func:`rest
 colour distributions stay the published ones at every redshift."""
 
 
-def observed_gr(early: bool, rng: np.random.Generator) -> float:
-    """Observed-frame g-r of the whole galaxy."""
-    mu, sig = GR_RED if early else GR_BLUE
-    return float(np.clip(rng.normal(mu, sig), 0.1, 1.4))
+def observed_gr(early: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Observed-frame g-r of whole galaxies (array of early-type flags -> array), clipped to 0.1-1.4."""
+    early = np.asarray(early, dtype=bool)
+    mu = np.where(early, GR_RED[0], GR_BLUE[0])
+    sig = np.where(early, GR_RED[1], GR_BLUE[1])
+    return np.clip(mu + sig * rng.normal(size=early.shape), 0.1, 1.4)
 
 
-def observed_ri(gr: float, rng: np.random.Generator) -> float:
-    """Observed r-i from g-r along the galaxy locus at z ~ 0.1 (r-i ~ 0.42 red, ~0.33 blue)."""
-    return 0.12 + 0.32 * gr + float(rng.normal(0, 0.03))
+RI_SCATTER = 0.03  # mag, scatter of r-i about the locus (one draw per galaxy, shared by its components)
+
+
+def ri_locus(gr):
+    """Observed r-i from g-r along the galaxy locus at z ~ 0.1 (r-i ~ 0.42 red, ~0.33 blue), before scatter."""
+    return 0.12 + 0.32 * np.asarray(gr, dtype=float)
 
 
 def rest_gr(gr_obs, z):
@@ -200,18 +206,6 @@ def sersic_b(n: float) -> float:
 def sersic_enclosed(x: np.ndarray | float, n: float) -> np.ndarray | float:
     """Fraction of a Sersic profile's light inside radius x r_e (circular, untruncated)."""
     return special.gammainc(2 * n, sersic_b(n) * np.asarray(x, dtype=float) ** (1.0 / n))
-
-
-def composite_radius(frac: float, bt: float, ratio: float, n_bulge: float, n_disc: float = 1.0) -> float:
-    """Radius (in disc r_e) enclosing ``frac`` of bulge (Sersic n, r_e = ratio x disc r_e) + disc (Sersic n_disc)."""
-    def f(x: float) -> float:
-        return bt * sersic_enclosed(x / ratio, n_bulge) + (1 - bt) * sersic_enclosed(x, n_disc) - frac
-    return float(optimize.brentq(f, 1e-4, 1e3, xtol=1e-6))
-
-
-def composite_scale(bt: float, ratio: float, n_bulge: float, n_disc: float = 1.0) -> float:
-    """Half-light radius of the bulge + disc model in units of the disc r_e."""
-    return composite_radius(0.5, bt, ratio, n_bulge, n_disc)
 
 
 def _surface_brightness(x: np.ndarray | float, n: float) -> np.ndarray | float:

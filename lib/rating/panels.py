@@ -38,6 +38,20 @@ def _grid(n: int, ncols: int = 6, size: tuple[float, float] = (2.7, 2.1), extra_
     return fig, list(axs.flat[:n]), nrows, ncols
 
 
+def _finish(fig: Figure, axs: list, ncols: int, xlabel: str, ylabel: str, title: str,
+            path: str | os.PathLike | None) -> None:
+    """Axis labels on the outer panels only, the title, layout, and an atomic save."""
+    for i, ax in enumerate(axs):
+        if i + ncols >= len(axs):  # nothing below: the bottom panel of its column
+            ax.set_xlabel(xlabel)
+    for ax in axs[::ncols]:
+        ax.set_ylabel(ylabel)
+    fig.suptitle(title, fontsize=FONTSIZE * 0.8)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    if path is not None:
+        save_figure(fig, path)
+
+
 def _ecdf(ax, x: np.ndarray, **kw) -> None:
     x = np.sort(np.log10(np.clip(np.asarray(x, dtype=float), 1e-12, None)))
     if x.size:
@@ -94,16 +108,9 @@ def figure_ecdf_grid(reference: np.ndarray, suites: Mapping[str, np.ndarray], pa
             if few.get(name):
                 _mark_few(ax, s.size)
             ax.grid(alpha=0.25)
-        for i, ax in enumerate(axs):
-            if i + ncols >= len(axs):
-                ax.set_xlabel("log10 A")
-        for ax in list(axs)[::ncols]:
-            ax.set_ylabel("fraction <= A")
-        fig.suptitle(f"{title}: cumulative distribution of the anomaly score, {reference_name} (grey, n={ref.size}) "
-                     "vs each suite (red); dotted: the paper's cut at A = 0.1", fontsize=FONTSIZE * 0.8)
-        fig.tight_layout(rect=(0, 0, 1, 0.97))
-        if path is not None:
-            save_figure(fig, path)
+        _finish(fig, axs, ncols, "log10 A", "fraction <= A",
+                f"{title}: cumulative distribution of the anomaly score, {reference_name} (grey, n={ref.size}) "
+                "vs each suite (red); dotted: the paper's cut at A = 0.1", path)
     return fig
 
 
@@ -159,16 +166,9 @@ def figure_latent_pca(reference: np.ndarray, suites: Mapping[str, np.ndarray], p
                         fontsize=FONTSIZE * 0.55)
             if few.get(name):
                 _mark_few(ax, len(z))
-        for i, ax in enumerate(axs):
-            if i + ncols >= len(axs):
-                ax.set_xlabel(f"PC1 ({evr[0]:.0%})")
-        for ax in list(axs)[::ncols]:
-            ax.set_ylabel(f"PC2 ({evr[1]:.0%})")
-        fig.suptitle(f"latent_i in the first two principal axes of {reference_name} (grey, standardised); "
-                     "each suite in red", fontsize=FONTSIZE * 0.8)
-        fig.tight_layout(rect=(0, 0, 1, 0.97))
-        if path is not None:
-            save_figure(fig, path)
+        _finish(fig, axs, ncols, f"PC1 ({evr[0]:.0%})", f"PC2 ({evr[1]:.0%})",
+                f"latent_i in the first two principal axes of {reference_name} (grey, standardised); "
+                "each suite in red", path)
     return fig
 
 
@@ -207,14 +207,7 @@ def figure_score_vs_mass_grid(ref_logm: np.ndarray, ref_scores: np.ndarray, suit
             for e in (mass_edges or []):
                 ax.axvline(e, color="k", ls="--", lw=0.6, alpha=0.5)
             ax.set_title(name, loc="left", fontweight="bold")
-        for i, ax in enumerate(axs):
-            if i + ncols >= len(axs):
-                ax.set_xlabel("log10 M* / Msun")
-        for ax in axs[::ncols]:
-            ax.set_ylabel("log10 A")
-        fig.suptitle(f"anomaly score against stellar mass: {reference_name} density (grey contours) and each suite "
-                     "(red); dashed: the mass bins", fontsize=FONTSIZE * 0.8)
-        fig.tight_layout(rect=(0, 0, 1, 0.97))
-        if path is not None:
-            save_figure(fig, path)
+        _finish(fig, axs, ncols, "log10 M* / Msun", "log10 A",
+                f"anomaly score against stellar mass: {reference_name} density (grey contours) and each suite "
+                "(red); dashed: the mass bins", path)
     return fig
