@@ -10,7 +10,8 @@ shared machine can read a run.
 
 :func:`package_versions` and :func:`run_record` are the one place that says which
 package versions shaped a result; every run JSON, ``opt.txt`` sibling and checkpoint
-carries them.
+carries them.  :func:`write_run_record` writes every run's record; :data:`RUN_RECORDS` names the file of
+each kind of run (docs/overview.md lists them).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import time
 from typing import Any, Callable, Iterable, Sequence
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "write_json", "write_csv",
-           "package_versions", "run_record"]
+           "package_versions", "run_record", "write_run_record", "RUN_RECORDS", "cpu_features", "CPU_FEATURES"]
 
 # Packages whose versions can change the numbers a run produces.  Read from the installed
 # metadata, not by importing them: importing torchvision or galsim costs seconds.
@@ -91,6 +92,45 @@ def package_versions(*extra: str) -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+#: CPU features that change a figure (vector width, bf16 arithmetic, AMX tiles): /proc/cpuinfo flag names
+CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8")
+
+
+def cpu_features(names: Sequence[str] = CPU_FEATURES, cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    """Which of ``names`` this CPU has, from the first ``flags`` line of ``cpuinfo``; empty where unknown
+    (no /proc/cpuinfo, e.g. macOS)."""
+    try:
+        with open(cpuinfo) as fh:
+            line = next((ln for ln in fh if ln.startswith("flags")), "")
+    except OSError:
+        return set()
+    flags = set(line.partition(":")[2].split())
+    return {n for n in names if n in flags}
+
+
+#: The record file of each kind of run (one name per kind; the scripts' and modules' constants point here).
+RUN_RECORDS = {
+    "train": "run_info.json",                 # train.py: <outf>/<name>/train/
+    "score": "<stem>_run.json",               # test.py: beside the score table <stem>.csv (lib/evaluate.py)
+    "generate": "generation.json",            # make_galaxies.py: beside the images (lib/galaxies/generate.py)
+    "rate": "rating_run.json",                # rate.py: in --out (lib/rating/report.py)
+    "mock": "mock_observation_run.json",      # mock_observation.py: in --out (lib/mocks/pipeline.py)
+    "download": "download_run.json",          # SDSS_cutouts/download_cutouts.py
+    "pack": "pack.json",                      # SDSS_cutouts/pack.py (lib/sdss/pack.py)
+}
+
+
+def write_run_record(path: str | os.PathLike, fields: dict, *, indent: int = 2, end: str = "\n") -> dict:
+    """Write a run's record ``fields`` + ``versions`` (package_versions(), unless present) as JSON, atomically.
+
+    ``indent`` and ``end`` keep the layout each record has always had (generation.json: 1 and no final
+    newline; rating_run.json: 1), so that a record reads byte for byte as before. Returns the record.
+    """
+    record = fields if "versions" in fields else {**fields, "versions": package_versions()}
+    atomic_write_text(path, json.dumps(record, indent=indent, default=str) + end)
+    return record
 
 
 def run_record(**fields: Any) -> dict:

@@ -32,7 +32,6 @@ import inspect
 import os
 import random
 import time
-from contextlib import nullcontext
 from typing import Iterable
 
 import numpy as np
@@ -45,11 +44,10 @@ from lib.distributed import World, convert_batchnorm, shard_range
 from lib.fileio import package_versions
 from lib.health import NonFiniteLossError
 from lib.loss import discriminator_loss, generator_loss
-from lib.networks import NetD, NetG, weights_init
+from lib.networks import NetD, NetG, autocast, check_precision, weights_init
 
-__all__ = ["Ganomaly", "seed_everything", "train", "PRECISIONS", "LOSS_KEYS"]
+__all__ = ["Ganomaly", "seed_everything", "train", "LOSS_KEYS"]
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.float32, "fp64": torch.float64}  # -> parameter dtype
 LOSS_KEYS = ("err_d", "err_g", "err_g_adv", "err_g_con", "err_g_enc", "d_real", "d_fake")
 
 
@@ -76,15 +74,10 @@ class Ganomaly:
 
     def __init__(self, *, isize: int, nc: int, nz: int, ngf: int, ndf: int, extralayers: int,
                  lr: float, beta1: float, w_adv: float, w_con: float, w_enc: float,
-                 device: str = "cpu", ngpu: int = 1, amp: bool = False, channels_last: bool = False,
+                 device: str = "cpu", ngpu: int = 1, channels_last: bool = False,
                  precision: str = "fp32", world: World | None = None, sync_bn: bool = True) -> None:
-        precision = "bf16" if amp else precision
-        if precision not in PRECISIONS:
-            raise ValueError(f"{precision=}: expected one of {sorted(PRECISIONS)}")
         self.device = torch.device(device)
-        if precision == "bf16" and self.device.type not in ("cpu", "cuda"):
-            raise ValueError(f"bf16 autocast needs a CPU or CUDA device, not {self.device}")
-        self.precision, self.dtype = precision, PRECISIONS[precision]
+        self.precision, self.dtype = precision, check_precision(precision, self.device)
         self.world = world or World()
         self.w = dict(w_adv=float(w_adv), w_con=float(w_con), w_enc=float(w_enc))
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -116,12 +109,11 @@ class Ganomaly:
         self.optimizer_d = torch.optim.Adam(self.netd.parameters(), lr=lr, betas=(beta1, 0.999))
         self._g_params = list(self.netg.parameters())
         self._d_params = list(self.netd.parameters())
-        self.amp = precision == "bf16"
         self.d_reinits = 0
 
     def autocast(self):
-        """bf16 autocast on this device for ``precision="bf16"``, else nothing."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
+        """bf16 autocast on this device for ``precision="bf16"``, else nothing (lib.networks.autocast)."""
+        return autocast(self.precision, self.device)
 
     def to_input(self, x: torch.Tensor) -> torch.Tensor:
         """A batch on the device in the model's dtype and memory format; uint8 (B, C, H, W) is normalised there."""
@@ -284,8 +276,8 @@ def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, ba
             print(f">> Training model Ganomaly. Epoch {epoch + 1}/{niter}  ({seen / elapsed:.1f} images/s)")
             print(visualizer.print_epoch_errors(epoch, niter, {k: means[k] for k in keys}))
             for w in warns:
-                print(f"WARNING: {w}")
-                visualizer.log(f"WARNING: {w}")
+                print(f"warning: {w}")
+                visualizer.log(f"warning: {w}")
             g_path, _ = _save_epoch(model, epoch, weights_dir, global_fixed, total_steps, opt_dict)
         else:
             g_path = os.path.join(weights_dir, f"netG_{epoch}.pth")

@@ -15,12 +15,12 @@ from typing import Mapping
 
 import numpy as np
 
-from lib.fileio import atomic_write_text, package_versions
+from lib.fileio import RUN_RECORDS, atomic_write_text, write_run_record
 from lib.galaxies import imaging, population
 from lib.galaxies.config import ConfigError, resolve
 
 METADATA = "metadata.csv"
-RUN_INFO = "generation.json"
+RUN_INFO = RUN_RECORDS["generate"]  # generation.json
 
 
 def default_class_dir(name: str) -> str:
@@ -103,8 +103,7 @@ def generate(spec: str | Mapping | None, n: int, seed: int, out_dir: str | os.Pa
     for leftover in os.listdir(target):  # temporary files of an interrupted run
         if leftover.startswith(".") and leftover.endswith(".part"):
             os.unlink(os.path.join(target, leftover))
-    atomic_write_text(info_path, json.dumps({**record, "n": int(n), "params": params.__dict__,
-                                              "versions": package_versions()}, indent=1))
+    write_run_record(info_path, {**record, "n": int(n), "params": params.__dict__}, indent=1, end="")
     prefix = f"{cfg['name']}_"
     existing = {int(f[len(prefix):-4]) for f in os.listdir(target)
                 if f.startswith(prefix) and f.endswith(".jpg") and f[len(prefix):-4].isdigit()}

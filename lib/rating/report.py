@@ -6,7 +6,6 @@ and the verdict), the figures (plots.py, panels.py).  The statistics themselves 
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib.fileio import atomic_write, atomic_write_text, package_versions
+from lib.fileio import RUN_RECORDS, atomic_write, atomic_write_text, write_run_record
 from lib.rating import inputs as I
 from lib.rating import panels as PN
 from lib.rating import plots as P
@@ -22,6 +21,8 @@ from lib.rating import sources as S
 from lib.rating import table as T
 from lib.rating import verdict as V
 from lib.rating.latent import LatentConfig, features_of
+
+RUN_INFO = RUN_RECORDS["rate"]  # rating_run.json
 
 #: Columns shown in rating.md (the CSV has them all).
 MD_COLUMNS = ["suite", "mass_bin", "n_images", "n_groups", "mean", "median", "overlap", "overlap_paper",
@@ -167,8 +168,8 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
               "mass_col": mass_col, "mass_scale": mass_scale, "group_col": group_col,
               "mass_bins": edges if mass_col else None, "n_boot": n_boot, "seed": seed,
               "overlap_bins": "linspace(0, 0.1, 100)", "latent": cfg.record(),
-              "tables_with_latents": sorted(latents), "notes": notes, "versions": package_versions()}
-    atomic_write_text(out / "rating_run.json", json.dumps(record, indent=1) + "\n")
+              "tables_with_latents": sorted(latents), "notes": notes}
+    write_run_record(out / RUN_INFO, record, indent=1)
     if figures:
         _figures(table, ref_name, ref_df, suite_dfs, out, score_col, mass_col, mass_scale, group_col, edges, latents)
     table.attrs["notes"] = notes
