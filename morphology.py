@@ -14,12 +14,11 @@ optional packages statmorph and photutils.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
 
+from lib.fileio import record_beside, write_run_record, write_table
 from lib.rating import morphology as M
 from options import one_line_warnings
 
@@ -58,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers is not None and args.workers < 1:
         print("morphology.py: error: --workers must be >= 1", file=sys.stderr)
         return 2
-    n = len(M.list_images(folder))
+    from lib.data import list_images
+    n = len(list_images(str(folder), M.IMAGE_EXTENSIONS))
     if n == 0:
         print(f"morphology.py: error: no images in {str(folder)!r}", file=sys.stderr)
         return 2
@@ -68,19 +68,13 @@ def main(argv: list[str] | None = None) -> int:
                              deblend=not args.no_deblend)
     dt = time.perf_counter() - t0
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out)
+    write_table(out, table)
     failed = int((table["error"] != "").sum())
     flags = table["flag"].value_counts(dropna=True).sort_index()
     record = {"folder": str(folder), "n_images": len(table), "n_failed": failed,
               "flags": {str(int(k)): int(v) for k, v in flags.items()}, "seconds": round(dt, 2),
               "options": {k: v for k, v in vars(args).items() if k not in ("folder", "out")}}
-    meta = out.with_name(out.stem + "_run.json")
-    tmp = meta.with_name(f".{meta.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    os.replace(tmp, meta)
+    write_run_record(record_beside(out), record, indent=1)  # <stem>_run.json, with the package versions
     print(f"measured {len(table)} images in {dt:.1f} s ({failed} failed); flags "
           + ", ".join(f"{k}: {v}" for k, v in record["flags"].items()) + f"; wrote {out}")
     return 0

@@ -208,8 +208,9 @@ AMX_FLAGS = ("amx_bf16", "amx_tile")
 def bf16_cpu_warning(flags: set[str] | None = None) -> str:
     """The warning for ``--precision bf16`` on a CPU without AMX ("" where AMX is there or the flags are unknown).
 
-    Autocast's bf16 matrix products are fast only where the hardware multiplies bf16 (CUDA, or a CPU
-    with AMX); with AVX-512-BF16 alone they ran slower than fp32 here (docs/scaling.md).
+    bf16 is a sure speed-up only where the hardware multiplies bf16 matrices (CUDA, or a CPU with AMX
+    tiles). With AVX-512-BF16 alone it depends on the CPU: faster than fp32 on the reference machine, slower on
+    another (docs/scaling.md); with neither, bf16 is converted in software.
     """
     from lib.fileio import cpu_features
 
@@ -217,10 +218,13 @@ def bf16_cpu_warning(flags: set[str] | None = None) -> str:
     if not flags or any(f in flags for f in AMX_FLAGS):
         return ""
     import torch
-    has = "avx512_bf16" if "avx512_bf16" in flags else "no bf16 instructions"
-    return (f"--precision bf16 on a CPU without AMX ({'/'.join(AMX_FLAGS)} missing; {has}, torch kernels "
-            f"{torch.backends.cpu.get_cpu_capability()}): bf16 is slower than fp32 here (docs/scaling.md); "
-            "it pays on CUDA or an AMX CPU")
+
+    kernels = torch.backends.cpu.get_cpu_capability()
+    if "avx512_bf16" in flags:
+        return (f"--precision bf16 on a CPU without AMX (no amx_bf16; avx512_bf16 only, torch kernels {kernels}): "
+                "bf16 may be slower than fp32 here; time both (docs/scaling.md)")
+    return (f"--precision bf16 on a CPU without AMX or AVX-512-BF16 (torch kernels {kernels}): bf16 is converted "
+            "in software and slower than fp32 here; use --precision fp32 (docs/scaling.md)")
 
 
 def _validate_common(opt: argparse.Namespace) -> None:

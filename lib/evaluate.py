@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
-from lib.fileio import atomic_write_bytes, atomic_write_text, write_csv, write_json, write_run_record
+from lib.fileio import RECORD_SUFFIX, atomic_write_bytes, atomic_write_text, write_csv, write_json, write_run_record
 
 if TYPE_CHECKING:
     import torch
@@ -48,7 +48,7 @@ __all__ = ["ScoreResult", "score_files", "save_panel", "save_worst_grid", "detec
 
 # ------------------------------------------------------------------ the file family's names (spelled here only)
 SCORES_CSV = "anomaly_scores.csv"  # test.py's default table name
-ERRORS, LATENTS, RUN = "_errors.csv", "_latents.npz", "_run.json"  # side files: <stem><suffix>
+ERRORS, LATENTS, RUN = "_errors.csv", "_latents.npz", RECORD_SUFFIX  # side files: <stem><suffix>
 METRICS_JSON, ROC_PNG, WORST_PNG, PANELS = "metrics.json", "roc.png", "most_anomalous.png", "images"
 
 

@@ -29,7 +29,6 @@ and D's re-initialisation is decided on the all-reduced err_d (lib/distributed.p
 from __future__ import annotations
 
 import inspect
-import os
 import random
 import time
 from typing import Iterable
@@ -38,10 +37,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from lib.checkpoint import atomic_save
+from lib.checkpoint import epoch_paths, save_epoch
 from lib.loaders import normalize_uint8
 from lib.distributed import World, convert_batchnorm, shard_range
-from lib.fileio import package_versions
 from lib.health import NonFiniteLossError
 from lib.loss import discriminator_loss, generator_loss
 from lib.networks import NetD, NetG, autocast, check_precision, weights_init
@@ -175,27 +173,13 @@ class Ganomaly:
                     optimizer_g=self.optimizer_g.state_dict(), optimizer_d=self.optimizer_d.state_dict())
 
 
-def _save_epoch(model: Ganomaly, epoch: int, weights_dir: str, fixed_input: torch.Tensor, total_steps: int,
-                opt_dict: dict | None) -> tuple[str, str]:
-    """Write netD_<epoch>.pth then netG_<epoch>.pth (rank 0 only; the caller gathered ``fixed_input``)."""
-    g_path = os.path.join(weights_dir, f"netG_{epoch}.pth")
-    d_path = os.path.join(weights_dir, f"netD_{epoch}.pth")
-    common = dict(epoch=epoch + 1, opt=opt_dict or {}, versions=package_versions(), world_size=model.world.size,
-                  backend=model.world.backend)
-    # D first: a netG_k file is only ever paired with a complete netD_k (resume looks for pairs)
-    atomic_save(dict(common, state_dict=model.netd.state_dict(), optimizer=model.optimizer_d.state_dict()), d_path)
-    atomic_save(dict(common, state_dict=model.netg.state_dict(), optimizer=model.optimizer_g.state_dict(),
-                     fixed_input=fixed_input, total_steps=total_steps, rng_state=torch.get_rng_state()), g_path)
-    return g_path, d_path
-
-
 def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, batchsize: int, weights_dir: str,
           visualizer, health=None, bad_files=None, print_freq: int = 100, save_image_freq: int = 100,
           seed: int = -1, generator: torch.Generator | None = None, resume_state: dict | None = None,
           opt_dict: dict | None = None, progress: bool = True) -> dict:
     """Run epochs ``start_epoch .. niter-1``; checkpoint after each; return a summary dict.
 
-    ``loader`` yields ``(x, labels, paths, bad)`` batches (``lib.data.collate_skip_bad``).
+    ``loader`` yields ``(x, labels, paths, bad)`` batches (``lib.loaders.collate_skip_bad``).
     With ``seed != -1`` the shuffle order of epoch e depends only on (seed, e),
     so a resumed run sees the same batches as an uninterrupted one. ``batchsize`` is the global batch.
     Under torchrun (``model.world``) every rank runs this loop on its slices of the global batches; rank 0
@@ -278,9 +262,11 @@ def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, ba
             for w in warns:
                 print(f"warning: {w}")
                 visualizer.log(f"warning: {w}")
-            g_path, _ = _save_epoch(model, epoch, weights_dir, global_fixed, total_steps, opt_dict)
+            g_path, _ = save_epoch(model.netg, model.netd, model.optimizer_g, model.optimizer_d, epoch, weights_dir,
+                                   fixed_input=global_fixed, total_steps=total_steps, opt_dict=opt_dict,
+                                   world_size=world.size, backend=world.backend)
         else:
-            g_path = os.path.join(weights_dir, f"netG_{epoch}.pth")
+            g_path = epoch_paths(weights_dir, epoch)[0]
         summary.update(epochs_run=summary["epochs_run"] + 1, last_checkpoint=g_path, images_per_s=seen / elapsed,
                        last_errors=means)
     return summary

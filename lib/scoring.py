@@ -113,7 +113,7 @@ class Scorer:
         """x (B, nc, isize, isize) -> dict of ``A`` (B,) float64, ``latent_i``, ``latent_o`` (B, nz), ``fake`` and ``x``.
 
         ``x`` is float in [-1, 1], or uint8 pixels that are normalised here, on the device, with the
-        original's float32 operations (lib.data.normalize_uint8); the returned ``x`` is the normalised batch.
+        original's float32 operations (lib.loaders.normalize_uint8); the returned ``x`` is the normalised batch.
         """
         x = x.to(self.device, non_blocking=True)
         if x.dtype == torch.uint8:

@@ -15,7 +15,7 @@ from typing import Mapping
 
 import numpy as np
 
-from lib.fileio import RUN_RECORDS, atomic_write_text, write_run_record
+from lib.fileio import RUN_RECORDS, JpegError, read_jpeg, write_run_record, write_table
 from lib.galaxies import imaging, population
 from lib.galaxies.config import ConfigError, resolve
 
@@ -29,13 +29,11 @@ def default_class_dir(name: str) -> str:
 
 
 def _valid_jpeg(path: str) -> bool:
-    from PIL import Image
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.size == (imaging.CUTOUT_SIZE, imaging.CUTOUT_SIZE)
-    except Exception:  # noqa: BLE001 - any unreadable file is simply redone
+    try:  # the project's one JPEG rule (lib/fileio.py); an invalid file is simply redone
+        read_jpeg(path, (imaging.CUTOUT_SIZE, imaging.CUTOUT_SIZE))
+    except (JpegError, OSError):
         return False
+    return True
 
 
 def _work(args: tuple) -> tuple[list[dict], list[dict], int]:
@@ -127,10 +125,10 @@ def generate(spec: str | Mapping | None, n: int, seed: int, out_dir: str | os.Pa
     df.insert(1, "population", cfg["name"])
     df.insert(2, "knobs", knobs)
     df.insert(3, "seed", int(seed))
-    atomic_write_text(os.path.join(out_dir, METADATA), df.to_csv(index=False))
+    write_table(os.path.join(out_dir, METADATA), df)
     fail_path = os.path.join(out_dir, "failures.csv")
     if failures:
-        atomic_write_text(fail_path, pd.DataFrame(failures).to_csv(index=False))
+        write_table(fail_path, pd.DataFrame(failures))
     elif os.path.exists(fail_path):
         os.unlink(fail_path)
     if verbose:

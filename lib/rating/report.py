@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib.fileio import RUN_RECORDS, atomic_write, atomic_write_text, write_run_record
+from lib.fileio import RUN_RECORDS, atomic_write_text, write_run_record, write_table
 from lib.rating import inputs as I
 from lib.rating import panels as PN
 from lib.rating import plots as P
@@ -161,7 +161,7 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "rating.csv", lambda tmp: table.to_csv(tmp, index=False))
+    write_table(out / "rating.csv", table)
     atomic_write_text(out / "rating.md", to_markdown(table))
     atomic_write_text(out / "summary.md", V.summary_markdown(summary))
     record = {"reference": reference, "suites": list(suites), "metadata": list(metadata), "score_col": score_col,

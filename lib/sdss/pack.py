@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lib.data import IMG_EXTENSIONS, PackError, find_samples, load_image, resize_center_crop
-from lib.fileio import atomic_write, run_record, write_json
+from lib.fileio import run_record, write_json, write_table
 
 __all__ = ["PackError", "pack_folder"]
 
@@ -102,7 +102,7 @@ def pack_folder(src: str, out_dir: str, isize: int = 64, nc: int = 3, workers: i
                               "label": [k[1] for k in kept],
                               "class": [classes[k[1]] if k[1] >= 0 else "" for k in kept]})
         os.replace(tmp, final)
-        atomic_write(os.path.join(out_dir, "index.csv"), lambda t: index.to_csv(t, index=False))
+        write_table(os.path.join(out_dir, "index.csv"), index)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
