@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for lib/
 
 from options import one_line_warnings  # noqa: E402
-from lib.fileio import atomic_write, run_record, write_json, write_table  # noqa: E402
+from lib.fileio import RUN_RECORDS, atomic_write, run_record, write_run_record, write_table  # noqa: E402
 from lib.sdss import CatalogError, build_sample, read_cast, read_mstar  # noqa: E402
 
 
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
         if len(bad):
             write_table(os.path.join(opt.outdir, "bad_coordinates.csv"), bad)
         record = run_record(options=vars(opt), counts=counts, outputs=[out_csv])
-        write_json(os.path.join(opt.outdir, "catalog_counts.json"), record)
+        write_run_record(os.path.join(opt.outdir, RUN_RECORDS["catalog"]), record)
     except (CatalogError, OSError) as exc:
         print(f"read_catalog: error: {exc}", file=sys.stderr)
         return 2

@@ -162,7 +162,9 @@ RUN_RECORDS = {
     "generate": "generation.json",            # make_galaxies.py: beside the images (lib/galaxies/generate.py)
     "rate": "rating_run.json",                # rate.py: in --out (lib/rating/report.py)
     "mock": "mock_observation_run.json",      # mock_observation.py: in --out (lib/mocks/pipeline.py)
+    "catalog": "catalog_counts.json",         # SDSS_cutouts/read_catalog.py
     "download": "download_run.json",          # SDSS_cutouts/download_cutouts.py
+    "split": "split.json",                    # SDSS_cutouts/split_train_test.py
     "pack": "pack.json",                      # SDSS_cutouts/pack.py (lib/sdss/pack.py)
 }
 

@@ -173,6 +173,43 @@ class Ganomaly:
                     optimizer_g=self.optimizer_g.state_dict(), optimizer_d=self.optimizer_d.state_dict())
 
 
+def _step_size(world: World, x: torch.Tensor | None) -> tuple[int, float] | None:
+    """``(images in the global step, this rank's gradient weight)``, or None when the step is skipped.
+
+    One process: the batch's size and 1.0, None for an empty batch. Under torchrun the ranks agree (one
+    all-reduce): the step is skipped by all when any rank holds no image, and a rank holding n of the N
+    images weighs its mean loss by n x ranks / N, so that the averaged gradients are those of the global mean.
+    """
+    n_local = 0 if x is None else int(x.shape[0])
+    if not world.distributed:
+        return (n_local, 1.0) if n_local else None
+    counts = world.all_reduce_(torch.tensor([n_local, int(n_local == 0)], dtype=torch.int64))
+    if counts[1] > 0:
+        return None
+    n_global = int(counts[0])
+    return n_global, n_local * world.size / n_global
+
+
+def _end_epoch(model: Ganomaly, epoch: int, niter: int, means: dict[str, float], images_per_s: float, *,
+               weights_dir: str, visualizer, health, fixed_input: torch.Tensor, total_steps: int,
+               opt_dict: dict | None) -> str:
+    """Health checks, the epoch's log lines and rank 0's checkpoint pair; returns the generator's path."""
+    world = model.world
+    warns = health.end_epoch(epoch, means) if health is not None else []
+    global_fixed = world.gather_cat(fixed_input.detach().cpu())  # a collective: every rank
+    if not world.is_main:
+        return epoch_paths(weights_dir, epoch)[0]
+    print(f">> Training model Ganomaly. Epoch {epoch + 1}/{niter}  ({images_per_s:.1f} images/s)")
+    print(visualizer.print_epoch_errors(epoch, niter, {k: means[k] for k in LOSS_KEYS[:5]}))
+    for w in warns:
+        print(f"warning: {w}")
+        visualizer.log(f"warning: {w}")
+    g_path, _ = save_epoch(model.netg, model.netd, model.optimizer_g, model.optimizer_d, epoch, weights_dir,
+                           fixed_input=global_fixed, total_steps=total_steps, opt_dict=opt_dict,
+                           world_size=world.size, backend=world.backend)
+    return g_path
+
+
 def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, batchsize: int, weights_dir: str,
           visualizer, health=None, bad_files=None, print_freq: int = 100, save_image_freq: int = 100,
           seed: int = -1, generator: torch.Generator | None = None, resume_state: dict | None = None,
@@ -208,16 +245,9 @@ def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, ba
         for x, _, _, bad in bar:
             if bad and bad_files is not None:
                 bad_files.add(bad)
-            n_local = 0 if x is None else int(x.shape[0])
-            n_global, weight = n_local, 1.0
-            if world.distributed:  # agree on the step: skipped by all when any rank holds no image
-                counts = world.all_reduce_(torch.tensor([n_local, int(n_local == 0)], dtype=torch.int64))
-                if counts[1] > 0:
-                    continue
-                n_global = int(counts[0])
-                weight = n_local * world.size / n_global
-            elif n_local == 0:
+            if (size := _step_size(world, x)) is None:
                 continue
+            n_global, weight = size
             x = last_x = model.to_input(x)
             total_steps += batchsize
             epoch_iter += batchsize
@@ -253,20 +283,8 @@ def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, ba
                 visualizer.save_images(epoch, last_x, fakes, fixed, fixed_reals=fixed_input)
         elapsed = time.perf_counter() - t0
         means = {k: v / steps for k, v in sums.items()}
-        keys = LOSS_KEYS[:5]
-        warns = health.end_epoch(epoch, means) if health is not None else []
-        global_fixed = world.gather_cat(fixed_input.detach().cpu())  # a collective: every rank
-        if main:
-            print(f">> Training model Ganomaly. Epoch {epoch + 1}/{niter}  ({seen / elapsed:.1f} images/s)")
-            print(visualizer.print_epoch_errors(epoch, niter, {k: means[k] for k in keys}))
-            for w in warns:
-                print(f"warning: {w}")
-                visualizer.log(f"warning: {w}")
-            g_path, _ = save_epoch(model.netg, model.netd, model.optimizer_g, model.optimizer_d, epoch, weights_dir,
-                                   fixed_input=global_fixed, total_steps=total_steps, opt_dict=opt_dict,
-                                   world_size=world.size, backend=world.backend)
-        else:
-            g_path = epoch_paths(weights_dir, epoch)[0]
+        g_path = _end_epoch(model, epoch, niter, means, seen / elapsed, weights_dir=weights_dir, visualizer=visualizer,
+                            health=health, fixed_input=fixed_input, total_steps=total_steps, opt_dict=opt_dict)
         summary.update(epochs_run=summary["epochs_run"] + 1, last_checkpoint=g_path, images_per_s=seen / elapsed,
                        last_errors=means)
     return summary
