@@ -28,8 +28,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["World", "init_world", "env_world_size", "GlobalBatchNorm2d", "convert_batchnorm", "ShardedBatchSampler", "shard_range",
-           "parse_shard"]
+__all__ = ["World", "init_world", "env_world_size", "GlobalBatchNorm2d", "convert_batchnorm", "ShardedBatchSampler", "shard_range"]
 
 
 @dataclass
@@ -207,17 +206,6 @@ def convert_batchnorm(module: nn.Module, backend: str) -> nn.Module:
 def shard_range(n: int, index: int, count: int) -> tuple[int, int]:
     """``[start, stop)`` of shard ``index`` of ``count`` over n items: contiguous, sizes differ by at most 1."""
     return index * n // count, (index + 1) * n // count
-
-
-def parse_shard(spec: str) -> tuple[int, int]:
-    """``"I/N"`` -> (I, N) with 0 <= I < N; raises ValueError with the bad value."""
-    try:
-        i, n = (int(v) for v in spec.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard {spec}: expected I/N, e.g. 0/4 (I counts from 0)") from None
-    if not (n >= 1 and 0 <= i < n):
-        raise ValueError(f"--shard {spec}: need 0 <= I < N")
-    return i, n
 
 
 class ShardedBatchSampler:
