@@ -331,3 +331,34 @@ def compare_bin(reps: Mapping[str, Mapping[str, np.ndarray]], config: CompareCon
                 pair_rows.append({"mass_bin": mass_bin, "statistic": stat, "suite_a": a, "suite_b": b, **r,
                                   "closer": closer})
     return pd.DataFrame(rank_rows), pd.DataFrame(pair_rows)
+
+
+def compare_suites(reference: Mapping, suites: Mapping[str, Mapping], config: CompareConfig,
+                   bins: Sequence[tuple[str, int | None]] = (("all", None),)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`compare_bin` over mass bins; tables as from :func:`lib.rating.inputs.extract_table` plus ``latent``.
+
+    ``bins``: (label, bin index or None for all masses); a bin selects the images whose ``bin`` equals it.
+    """
+    def pick(d, b):
+        sel = slice(None) if b is None else (d["bin"] == b)
+        return {k: (None if d.get(k) is None else d[k][sel]) for k in ("score", "group", "latent")}
+
+    ranks, pairs = [], []
+    for label, b in bins:
+        reps = bin_replicates(pick(reference, b), {n: pick(s, b) for n, s in suites.items()}, config, key=(label,))
+        r, p = compare_bin(reps, config, label)
+        ranks.append(r)
+        pairs.append(p)
+    return pd.concat(ranks, ignore_index=True), pd.concat(pairs, ignore_index=True)
+
+
+def ranking_paragraph(ranking: pd.DataFrame, config: CompareConfig) -> str:
+    """A short Markdown paragraph: the order by C2ST AUROC with P(closest), all masses and per bin."""
+    lines = [f"\n## Ranking (paired bootstrap, {config.n_boot} replicates, reference resampled once for all suites; "
+             "ranking.csv, pairwise.csv)\n"]
+    for label, rows in ranking[ranking["statistic"] == "c2st_auroc"].groupby("mass_bin", sort=False):
+        rows = rows.sort_values("rank")
+        top = "; ".join(f"{r.suite} {r.estimate:.2f} [{r.lo:.2f}, {r.hi:.2f}] P(closest) {r.p_closest:.2f}"
+                        for r in rows.head(3).itertuples())
+        lines.append(f"* {label}: closest by C2ST AUROC: {top}")
+    return "\n".join(lines) + "\n"
