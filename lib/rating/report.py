@@ -18,6 +18,7 @@ from lib.rating import compare as comparison
 from lib.rating import inputs
 from lib.rating import panels
 from lib.rating import plots
+from lib.rating import ranking_plot
 from lib.rating import sources
 from lib.rating import table as rating_table
 from lib.rating import verdict
@@ -168,7 +169,7 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
     if compare and n_boot > 0:  # suites against each other: ranking.csv, pairwise.csv (lib/rating/compare.py)
         ccfg = comparison.CompareConfig(n_boot=min(n_boot, 200), seed=seed, n_folds=cfg.n_folds, ridge=cfg.ridge)
         summary_md += _write_comparison(out, ref_name, tables, latents, score_col, mass_col, mass_scale,
-                                        group_col, edges, ccfg)
+                                        group_col, edges, ccfg, figures)
     atomic_write_text(out / "summary.md", summary_md)
     record = {"reference": reference, "suites": list(suites), "metadata": list(metadata), "score_col": score_col,
               "mass_col": mass_col, "mass_scale": mass_scale, "group_col": group_col,
@@ -185,7 +186,7 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
 
 def _write_comparison(out: Path, ref_name: str, tables: dict, latents: dict, score_col: str, mass_col: str | None,
                       mass_scale: str, group_col: str | None, edges: Sequence[float],
-                      ccfg: "comparison.CompareConfig") -> str:
+                      ccfg: "comparison.CompareConfig", figures: bool = True) -> str:
     """Write ranking.csv and pairwise.csv; return the ranking paragraph for summary.md."""
     data = {}
     for name, df in tables.items():
@@ -199,6 +200,8 @@ def _write_comparison(out: Path, ref_name: str, tables: dict, latents: dict, sco
     ranking, pairwise = comparison.compare_suites(ref, data, ccfg, bins)
     write_table(out / "ranking.csv", ranking)
     write_table(out / "pairwise.csv", pairwise)
+    if figures:
+        ranking_plot.figure_rank_probabilities(ranking, out / "rank_probabilities.png")
     return comparison.ranking_paragraph(ranking, ccfg)
 
 
