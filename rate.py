@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ridge", type=float, default=0.1,
                    help="ridge classifier's penalty per training image on standardised latents (default: 0.1)")
     p.add_argument("--no-mmd", action="store_true", help="skip the kernel statistic")
+    p.add_argument("--no-compare", action="store_true", help="skip the comparison of suites with each other "
+                   "(ranking.csv, pairwise.csv: paired bootstrap, rank probabilities)")
     p.add_argument("--no-figures", action="store_true", help="write only the tables")
     p.add_argument("--quiet", action="store_true", help="print only the notes and where the outputs went "
                    "(the summary is in summary.md)")
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         table = run_rating(opt.reference, opt.suite, opt.out, score_col=opt.score_col, mass_col=opt.mass_col,
                            mass_scale=opt.mass_scale, group_col=opt.group_col, mass_bins=edges,
                            n_boot=opt.n_boot, seed=opt.seed, figures=not opt.no_figures,
-                           metadata=opt.metadata, latent_config=cfg)
+                           metadata=opt.metadata, latent_config=cfg,
+                           compare=not opt.no_compare)
     except RatingError as exc:
         print(f"rate.py: error: {exc}", file=sys.stderr)
         return 2

@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 
 from lib.fileio import RUN_RECORDS, atomic_write_text, write_run_record, write_table
+from lib.rating import compare as comparison
 from lib.rating import inputs
 from lib.rating import panels
 from lib.rating import plots
+from lib.rating import ranking_plot
 from lib.rating import sources
 from lib.rating import table as rating_table
 from lib.rating import verdict
@@ -109,7 +111,7 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
                mass_col: str | None = None, mass_scale: str = "log", group_col: str | None = None,
                mass_bins: Sequence[float] | None = None, n_boot: int = 1000, seed: int = 0,
                figures: bool = True, metadata: Sequence[str] = (),
-               latent_config: LatentConfig | None = None) -> pd.DataFrame:
+               latent_config: LatentConfig | None = None, compare: bool = True) -> pd.DataFrame:
     """Rate score CSVs and write every output into ``out``.
 
     Parameters
@@ -163,7 +165,12 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / "rating.csv", table)
     atomic_write_text(out / "rating.md", to_markdown(table))
-    atomic_write_text(out / "summary.md", verdict.summary_markdown(summary))
+    summary_md = verdict.summary_markdown(summary)
+    if compare and n_boot > 0:  # suites against each other: ranking.csv, pairwise.csv (lib/rating/compare.py)
+        ccfg = comparison.CompareConfig(n_boot=min(n_boot, 200), seed=seed, n_folds=cfg.n_folds, ridge=cfg.ridge)
+        summary_md += _write_comparison(out, ref_name, tables, latents, score_col, mass_col, mass_scale,
+                                        group_col, edges, ccfg, figures)
+    atomic_write_text(out / "summary.md", summary_md)
     record = {"reference": reference, "suites": list(suites), "metadata": list(metadata), "score_col": score_col,
               "mass_col": mass_col, "mass_scale": mass_scale, "group_col": group_col,
               "mass_bins": edges if mass_col else None, "n_boot": n_boot, "seed": seed,
@@ -175,6 +182,27 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
     table.attrs["notes"] = notes
     table.attrs["summary"] = summary
     return table
+
+
+def _write_comparison(out: Path, ref_name: str, tables: dict, latents: dict, score_col: str, mass_col: str | None,
+                      mass_scale: str, group_col: str | None, edges: Sequence[float],
+                      ccfg: "comparison.CompareConfig", figures: bool = True) -> str:
+    """Write ranking.csv and pairwise.csv; return the ranking paragraph for summary.md."""
+    data = {}
+    for name, df in tables.items():
+        data[name] = inputs.extract_table(df, name, score_col, mass_col, mass_scale, group_col, name == ref_name)
+        data[name]["latent"] = latents.get(name)
+    bins = [("all", None)]
+    if mass_col:
+        inputs.finalize_bins(data, edges)
+        bins += [(lab, i) for i, lab in enumerate(inputs.mass_bin_labels(edges))]
+    ref = data.pop(ref_name)
+    ranking, pairwise = comparison.compare_suites(ref, data, ccfg, bins)
+    write_table(out / "ranking.csv", ranking)
+    write_table(out / "pairwise.csv", pairwise)
+    if figures:
+        ranking_plot.figure_rank_probabilities(ranking, out / "rank_probabilities.png")
+    return comparison.ranking_paragraph(ranking, ccfg)
 
 
 def _figures(table: pd.DataFrame, ref_name: str, ref_df: pd.DataFrame, suite_dfs: dict, out: Path,
