@@ -163,7 +163,7 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / "rating.csv", table)
     atomic_write_text(out / "rating.md", to_markdown(table))
-    atomic_write_text(out / "summary.md", verdict.summary_markdown(summary))
+    atomic_write_text(out / "summary.md", verdict.summary_markdown(summary, table))
     record = {"reference": reference, "suites": list(suites), "metadata": list(metadata), "score_col": score_col,
               "mass_col": mass_col, "mass_scale": mass_scale, "group_col": group_col,
               "mass_bins": edges if mass_col else None, "n_boot": n_boot, "seed": seed,
