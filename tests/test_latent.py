@@ -65,15 +65,12 @@ def test_same_seed_same_numbers_other_seed_other_folds():
     assert a != L.latent_stats(x, y, g, None, L.LatentConfig(seed=6), key=("s", "all"))
 
 
-def test_folds_keep_the_images_of_one_galaxy_together():
-    rng = np.random.default_rng(5)
-    x = rng.normal(size=(200, 4))
-    y = np.r_[np.ones(100, int), np.zeros(100, int)]
-    groups = np.r_[np.repeat(np.arange(20), 5), np.repeat(np.arange(20, 45), 4)]
-    _, folds, _ = L.out_of_fold_scores(x, y, groups, L.LatentConfig(), grouped=True)
-    seen = [set(groups[f]) for f in folds]
-    assert sum(len(s) for s in seen) == 45  # every galaxy in exactly one test fold
-    assert sorted(np.concatenate(folds).tolist()) == list(range(200))
+def test_one_view_per_galaxy_keeps_exactly_one_image_of_each():
+    from lib.rating.permutation import one_view_per_group
+    groups = np.r_[np.repeat(np.arange(20), 5), np.arange(20, 45)]  # 20 galaxies x 5 views, 25 singles
+    idx = one_view_per_group(groups, len(groups), np.random.default_rng(5))
+    assert len(idx) == 45 and sorted(groups[idx].tolist()) == list(range(45))
+    assert (one_view_per_group(None, 7, np.random.default_rng(0)) == np.arange(7)).all()
 
 
 def test_ridge_permutations_are_exact_refits():
@@ -84,13 +81,12 @@ def test_ridge_permutations_are_exact_refits():
     perm[0, rng.permutation(60)[:30]] = True
     perm[1, :30] = True
     cfg = L.LatentConfig()
-    _, _, null = L.out_of_fold_scores(x, y, np.arange(60), cfg, grouped=False, perm=perm)
-    refit, _, _ = L.out_of_fold_scores(x, y, np.arange(60), cfg, grouped=False)
+    folds = L.cv_folds(y, 5, 0)
+    _, null = L.out_of_fold_scores(x, y, folds, cfg, perm=perm)
+    refit, _ = L.out_of_fold_scores(x, y, folds, cfg)
     assert null[1] == pytest.approx(refit)  # the identity relabelling reproduces the fit itself
-    # a permuted relabelling equals a fit on those labels with the same folds
-    folds = L.out_of_fold_scores(x, y, np.arange(60), cfg, grouped=False)[1]
     yp = perm[0].astype(float)
-    for test in folds:
+    for test in folds:  # a relabelling equals an explicit ridge fit on those labels with the same folds
         train = np.setdiff1d(np.arange(60), test)
         m = x[train].mean(0)
         w = np.linalg.solve((x[train] - m).T @ (x[train] - m) + cfg.ridge * len(train) * np.eye(5),
@@ -170,7 +166,8 @@ def test_summary_table_puts_both_ratings_with_intervals_beside_the_verdict():
     assert row["verdict"].startswith("harder to reconstruct (median A x1.") and "separable in latent space" in row["verdict"]
     assert row["A: overlap [95%]"].count("[") == 1 and row["latent: C2ST AUROC [95%]"].count("[") == 1
     md = R.summary_markdown(s)
-    assert md.startswith("| suite | mass_bin | n |") and md.count("\n") == 4
+    assert md.startswith("| suite | mass_bin | n |") and md.count("\n") == 6  # 4 table lines, blank, the rule
+    assert "Holm" in md
 
 
 def test_few_galaxies_of_many_images_warn_nothing():

@@ -45,7 +45,7 @@ def tree(tmp_path):
 def test_rate_reads_latents_and_finds_metadata_through_the_run_record(tree, capsys):
     out = tree["root"] / "rating"
     code = rate.main(["--reference", f"observed={tree['obs']}", "--suite", f"sim={tree['sim']}",
-                      "--suite", f"plain={tree['plain']}", "--out", str(out), "--n-boot", "50", "--n-perm", "50"])
+                      "--suite", f"plain={tree['plain']}", "--out", str(out), "--n-boot", "50", "--n-perm", "200"])
     printed = capsys.readouterr().out
     assert code == 0
     assert "note: plain: no latents beside" in printed and "A statistics only" in printed

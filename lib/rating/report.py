@@ -165,7 +165,7 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / "rating.csv", table)
     atomic_write_text(out / "rating.md", to_markdown(table))
-    summary_md = verdict.summary_markdown(summary)
+    summary_md = verdict.summary_markdown(summary, table)
     if compare and n_boot > 0:  # suites against each other: ranking.csv, pairwise.csv (lib/rating/compare.py)
         ccfg = comparison.CompareConfig(n_boot=min(n_boot, 200), seed=seed, n_folds=cfg.n_folds, ridge=cfg.ridge)
         summary_md += _write_comparison(out, ref_name, tables, latents, score_col, mass_col, mass_scale,

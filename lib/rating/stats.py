@@ -4,10 +4,8 @@ The paper's overlap of the two score histograms on [0, 0.1] (:func:`overlap`),
 an overlap on bins that cover every score (:func:`overlap_full`), the
 fraction of high scores, two-sample KS and Wasserstein statistics,
 bootstrap intervals of the mean, median and overlap (:func:`bootstrap`), and
-the permutation machinery shared with the latent statistics (latent.py):
-group-level label permutations (:func:`permuted_labels`) and the null
-distributions of the paper's overlap and the KS statistic
-(:func:`score_permutation_null`).
+the overlap relative to its ceiling (:func:`relative_overlap`).  The permutation
+tests (KS, the overlap's null band) are in ``permutation.py``.
 
 ``lib/rating/table.py`` builds the rating table from these; ``lib/rating/__init__.py``
 re-exports the public names (``from lib.rating import overlap`` works).
@@ -136,26 +134,22 @@ def frac_above(suite: np.ndarray, threshold: float) -> float:
 
 
 def two_sample(suite: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    """Two-sample statistics of ``suite`` against ``reference``.
+    """Two-sample statistics of ``suite`` against ``reference`` on every image.
 
     Returns
     -------
     dict
-        ``ks_stat``, ``ks_pvalue`` (two-sided Kolmogorov-Smirnov,
-        :func:`scipy.stats.ks_2samp`) and ``wasserstein`` (Wasserstein-1
-        distance in units of A, :func:`scipy.stats.wasserstein_distance`).
-        NaN when a sample is empty.
+        ``ks_stat`` (two-sided Kolmogorov-Smirnov distance of the ECDFs) and ``wasserstein``
+        (Wasserstein-1 distance in units of A, :func:`scipy.stats.wasserstein_distance`).  NaN
+        when a sample is empty.  The KS *test* (permutation p-value, one image per galaxy) is
+        :func:`lib.rating.permutation.score_tests`; scipy's KS p-value treats the 20 views of a
+        galaxy as independent and is not used.
     """
     suite = np.asarray(suite, dtype=float)
     reference = np.asarray(reference, dtype=float)
     if suite.size == 0 or reference.size == 0:
-        return {"ks_stat": np.nan, "ks_pvalue": np.nan, "wasserstein": np.nan}
-    # scipy's default tries the exact distribution up to 10,000 per sample and warns when it
-    # fails to converge (e.g. 250 x 250); choose the method up front instead: exact only where
-    # it is cheap and stable, the asymptotic distribution otherwise.
-    method = "exact" if suite.size * reference.size <= 10_000 else "asymp"
-    ks = stats.ks_2samp(suite, reference, method=method)
-    return {"ks_stat": float(ks.statistic), "ks_pvalue": float(ks.pvalue),
+        return {"ks_stat": np.nan, "wasserstein": np.nan}
+    return {"ks_stat": float(stats.ks_2samp(suite, reference, method="asymp").statistic),
             "wasserstein": float(stats.wasserstein_distance(suite, reference))}
 
 
@@ -181,7 +175,7 @@ def bootstrap(suite: np.ndarray, reference: np.ndarray, groups: np.ndarray | Non
               reference_groups: np.ndarray | None = None, n_boot: int = 1000, seed: int = 0,
               level: float = 0.95, bins: np.ndarray = PAPER_OVERLAP_BINS,
               key: Sequence[str] = ()) -> dict[str, float]:
-    """Bootstrap intervals of the suite's mean, median and overlap.
+    """Bootstrap intervals of the suite's mean, median and overlap, and the overlap's ceiling.
 
     Each replicate resamples the suite with replacement (whole groups, e.g.
     all orientations of one galaxy, when ``groups`` is given, because images of
@@ -210,20 +204,46 @@ def bootstrap(suite: np.ndarray, reference: np.ndarray, groups: np.ndarray | Non
     Returns
     -------
     dict
-        ``mean_lo, mean_hi, median_lo, median_hi`` (percentile intervals),
-        ``overlap_lo, overlap_hi`` (basic bootstrap interval, clipped to
-        [0, 1]) and ``overlap_bias`` (mean replicate minus estimate: how much
-        resampling noise lowers the overlap, a measure of its small-sample bias)
-        and ``overlap_ceiling`` (mean overlap of a same-size random draw from
-        the reference: what a suite identical to the reference would score).
+        ``mean_lo, mean_hi, median_lo, median_hi`` (percentile intervals);
+        ``overlap_ceiling``: the mean raw overlap of two independent draws of sizes N and M
+        from the reference, i.e. what a suite identical to the reference scores at these sizes;
+        ``overlap_paper_q_lo/_q_hi, overlap_paper_rep_mean``: percentiles and mean of the raw
+        overlap's replicates.
+        :func:`relative_overlap` turns them into the relative overlap and its interval.
     """
-    out = {k: np.nan for k in ("mean_lo", "mean_hi", "median_lo", "median_hi", "overlap_lo", "overlap_hi",
-                               "overlap_bias", "overlap_ceiling")}
+    out = {k: np.nan for k in ("mean_lo", "mean_hi", "median_lo", "median_hi", "overlap_paper_q_lo",
+                               "overlap_paper_q_hi", "overlap_paper_rep_mean", "overlap_ceiling")}
     suite = np.asarray(suite, dtype=float)
     reference = np.asarray(reference, dtype=float)
     if n_boot <= 0 or suite.size == 0 or reference.size == 0:
         return out
     rng = stable_rng(seed, *key)
+    reps = _replicates(suite, reference, groups, reference_groups, n_boot, bins, rng)
+    a = 100 * (1 - level) / 2
+    for name in ("mean", "median"):
+        arr = reps[name][np.isfinite(reps[name])]
+        if arr.size:
+            out[f"{name}_lo"], out[f"{name}_hi"] = (float(v) for v in np.percentile(arr, [a, 100 - a]))
+    arr = reps["overlap"][np.isfinite(reps["overlap"])]
+    if arr.size:
+        out["overlap_paper_q_lo"], out["overlap_paper_q_hi"] = (float(v) for v in np.percentile(arr, [a, 100 - a]))
+        out["overlap_paper_rep_mean"] = float(arr.mean())
+    if np.isfinite(reps["ceiling"]).any():
+        out["overlap_ceiling"] = float(np.nanmean(reps["ceiling"]))
+    return out
+
+
+def _hist_overlap(c_s: np.ndarray, c_r: np.ndarray, width: np.ndarray) -> float:
+    """The paper's overlap of two count histograms on bins of ``width`` (NaN when one is empty)."""
+    if c_s.sum() == 0 or c_r.sum() == 0:
+        return np.nan
+    h_s = c_s / c_s.sum() / width
+    h_r = c_r / c_r.sum() / width
+    return float(np.minimum(h_s, h_r).sum() / h_s.sum())
+
+
+def _replicates(suite, reference, groups, reference_groups, n_boot, bins, rng) -> dict[str, np.ndarray]:
+    """Bootstrap replicates (n_boot,) of the mean, median and raw overlap, and ceiling draws."""
     order = np.argsort(suite, kind="stable")
     xs = suite[order]
     g_idx, n_g = group_index(groups, suite.size)
@@ -231,59 +251,57 @@ def bootstrap(suite: np.ndarray, reference: np.ndarray, groups: np.ndarray | Non
     rg_idx, n_rg = group_index(reference_groups, reference.size)
     width = np.diff(bins)
     nb = len(bins) - 1
-    b_s = bin_index(suite, bins)
-    b_r = bin_index(reference, bins)
-    means = np.empty(n_boot)
-    medians = np.empty(n_boot)
-    overlaps = np.empty(n_boot)
-    ceilings = np.full(n_boot, np.nan)
+    b_s, b_r = bin_index(suite, bins), bin_index(reference, bins)
+    in_s, in_r = b_s >= 0, b_r >= 0
+    reps = {k: np.full(n_boot, np.nan) for k in ("mean", "median", "overlap", "ceiling")}
     for i in range(n_boot):
         # integer multiplicity of each group in this replicate, spread to its images
         w_g = np.bincount(rng.integers(0, n_g, n_g), minlength=n_g)
         w = w_g[g_idx]
-        w_rg = np.bincount(rng.integers(0, n_rg, n_rg), minlength=n_rg)
-        w_r = w_rg[rg_idx]
-        total = w.sum()
-        if total == 0:  # only possible with groups of size 0: not reachable, kept defensive
-            means[i] = medians[i] = overlaps[i] = np.nan
-            continue
-        means[i] = np.dot(w, suite) / total
-        medians[i] = weighted_median(xs, w_g[g_sorted])
-        # same-size draw from the reference: the overlap a suite identical to the
-        # reference would get at this sample size
-        b_c = b_r[rng.integers(0, reference.size, suite.size)]
-        c_c = np.bincount(b_c[b_c >= 0], minlength=nb)
-        c_r0 = np.bincount(b_r[b_r >= 0], minlength=nb)
-        if c_c.sum() and c_r0.sum():
-            h_c = c_c / c_c.sum() / width
-            ceilings[i] = np.minimum(h_c, c_r0 / c_r0.sum() / width).sum() / h_c.sum()
-        c_s = np.bincount(b_s[b_s >= 0], weights=w[b_s >= 0], minlength=nb)
-        c_r = np.bincount(b_r[b_r >= 0], weights=w_r[b_r >= 0], minlength=nb)
-        if c_s.sum() == 0 or c_r.sum() == 0:
-            overlaps[i] = np.nan
-        else:
-            h_s = c_s / c_s.sum() / width
-            h_r = c_r / c_r.sum() / width
-            overlaps[i] = np.minimum(h_s, h_r).sum() / h_s.sum()
-    a = 100 * (1 - level) / 2
-    for name, arr in (("mean", means), ("median", medians)):
-        arr = arr[np.isfinite(arr)]
-        if arr.size:
-            out[f"{name}_lo"], out[f"{name}_hi"] = (float(v) for v in np.percentile(arr, [a, 100 - a]))
-    # The overlap of two finite histograms is biased low (sampling noise never
-    # adds shared area), and a bootstrap replicate is noisier still, so the
-    # percentile interval can miss the estimate altogether.  The basic
-    # (reverse-percentile) interval 2*est - q corrects that first-order bias.
-    arr = overlaps[np.isfinite(overlaps)]
-    est = overlap(suite, reference, bins)
-    if arr.size and np.isfinite(est):
-        q_lo, q_hi = np.percentile(arr, [a, 100 - a])
-        out["overlap_lo"] = float(np.clip(2 * est - q_hi, 0.0, 1.0))
-        out["overlap_hi"] = float(np.clip(2 * est - q_lo, 0.0, 1.0))
-        out["overlap_bias"] = float(arr.mean() - est)
-    if np.isfinite(ceilings).any():
-        out["overlap_ceiling"] = float(np.nanmean(ceilings))
-    return out
+        w_r = np.bincount(rng.integers(0, n_rg, n_rg), minlength=n_rg)[rg_idx]
+        reps["mean"][i] = np.dot(w, suite) / w.sum()
+        reps["median"][i] = weighted_median(xs, w_g[g_sorted])
+        reps["overlap"][i] = _hist_overlap(np.bincount(b_s[in_s], weights=w[in_s], minlength=nb),
+                                           np.bincount(b_r[in_r], weights=w_r[in_r], minlength=nb), width)
+        # two independent draws from the reference at the row's sizes: the overlap of "no difference"
+        c1, c2 = b_r[rng.integers(0, reference.size, suite.size)], b_r[rng.integers(0, reference.size, reference.size)]
+        reps["ceiling"][i] = _hist_overlap(np.bincount(c1[c1 >= 0], minlength=nb),
+                                           np.bincount(c2[c2 >= 0], minlength=nb), width)
+    return reps
+
+
+def relative_overlap(raw: float, boot: dict[str, float]) -> dict[str, float]:
+    """The overlap relative to its ceiling, with a bootstrap interval.
+
+    ``overlap = overlap_paper / overlap_ceiling``: the paper's overlap as a fraction of what two
+    samples of one distribution give at the row's sizes.  The raw overlap of two finite histograms is
+    biased low by sampling noise (about 0.85 for 400 vs 400 images of one distribution), by an amount
+    that depends on n; dividing by the ceiling removes that, so that ``overlap`` reads about 1 for
+    identical distributions at every n (tests/test_rating_design.py) and lower the more they differ.
+    The interval is the spread of the bootstrap replicates of the raw overlap around their own mean
+    (they are biased lower still), carried to the estimate and divided by the ceiling:
+    ``[r - (q_hi - m) / c, r + (m - q_lo) / c]``; it contains the estimate by construction.
+
+    Parameters
+    ----------
+    raw : float
+        The paper's overlap of the row.
+    boot : dict
+        :func:`bootstrap`'s output.
+
+    Returns
+    -------
+    dict
+        ``overlap``, ``overlap_lo``, ``overlap_hi`` (NaN without a bootstrap or ceiling).
+    """
+    c = boot.get("overlap_ceiling", np.nan)
+    if not (np.isfinite(raw) and np.isfinite(c) and c > 0):
+        return {"overlap": np.nan, "overlap_lo": np.nan, "overlap_hi": np.nan}
+    r = raw / c
+    m, q_lo, q_hi = (boot.get(k, np.nan) for k in ("overlap_paper_rep_mean", "overlap_paper_q_lo", "overlap_paper_q_hi"))
+    if not np.isfinite(m):
+        return {"overlap": float(r), "overlap_lo": np.nan, "overlap_hi": np.nan}
+    return {"overlap": float(r), "overlap_lo": float(max(0.0, r - (q_hi - m) / c)), "overlap_hi": float(r + (m - q_lo) / c)}
 
 
 def group_index(groups: np.ndarray | None, n: int) -> tuple[np.ndarray, int]:
@@ -300,82 +318,3 @@ def bin_index(x: np.ndarray, bins: np.ndarray) -> np.ndarray:
     idx[x == bins[-1]] = len(bins) - 2
     idx[(x < bins[0]) | (x > bins[-1])] = -1
     return idx
-
-
-# --------------------------------------------------------------------------- permutations
-def permuted_labels(groups_a: np.ndarray | None, groups_b: np.ndarray | None, n_a: int, n_b: int,
-                    n_perm: int, rng: np.random.Generator) -> np.ndarray:
-    """Random relabellings of the pooled sample ``[a, b]``, whole groups at a time.
-
-    Parameters
-    ----------
-    groups_a, groups_b : array_like, shape (n_a,) / (n_b,), optional
-        Group (galaxy) of each element; None: every element is its own group.
-        Groups of ``a`` and ``b`` are distinct even when their labels coincide.
-    n_a, n_b : int
-        Sample sizes.
-    n_perm : int
-        Number of permutations.
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    numpy.ndarray of bool, shape (n_perm, n_a + n_b)
-        True where the element is labelled ``a`` in that permutation.  The groups'
-        labels are shuffled, so the number of ``a`` elements varies when groups
-        differ in size (the null keeps the images of one galaxy together).
-    """
-    ga, na_g = group_index(groups_a, n_a)
-    gb, nb_g = group_index(groups_b, n_b)
-    code = np.concatenate([ga, gb + na_g])  # (N,) pooled group id
-    g_is_a = np.arange(na_g + nb_g) < na_g  # (G,) the true label of each group
-    order = np.argsort(rng.random((n_perm, na_g + nb_g)), axis=1)  # one shuffle of the groups per row
-    return g_is_a[order][:, code]
-
-
-def ks_statistics(pooled: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Two-sample KS statistic of each relabelling of ``pooled`` (rows of ``labels``, True = sample a)."""
-    order = np.argsort(pooled, kind="stable")
-    x = pooled[order]
-    lab = labels[:, order].astype(float)  # (P, N)
-    last = np.r_[x[1:] != x[:-1], True]  # evaluate the ECDFs at the end of each run of ties
-    n_a = lab.sum(1, keepdims=True)
-    n_b = lab.shape[1] - n_a
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d = np.abs(np.cumsum(lab, 1) / n_a - np.cumsum(1 - lab, 1) / n_b)[:, last]
-    return d.max(1)
-
-
-def score_permutation_null(suite: np.ndarray, reference: np.ndarray, labels: np.ndarray,
-                           bins: np.ndarray = PAPER_OVERLAP_BINS) -> dict[str, np.ndarray]:
-    """Null distributions of the paper's overlap and the KS statistic by relabelling the pooled scores.
-
-    Parameters
-    ----------
-    suite, reference : array_like, shape (N,), (M,)
-    labels : numpy.ndarray of bool, shape (P, N + M)
-        From :func:`permuted_labels` (True = suite).
-    bins : array_like
-        Overlap histogram edges.
-
-    Returns
-    -------
-    dict
-        ``overlap_paper`` and ``ks_stat``: arrays of shape (P,), the statistic under
-        "no difference" at these sample sizes (NaN where a relabelled sample is empty).
-    """
-    pooled = np.concatenate([np.asarray(suite, dtype=float), np.asarray(reference, dtype=float)])
-    b = bin_index(pooled, bins)
-    inside = b >= 0
-    nb = len(bins) - 1
-    width = np.diff(bins)
-    # counts per bin of each relabelled sample: (P, N) @ one-hot (N, nb)
-    onehot = np.zeros((pooled.size, nb))
-    onehot[np.flatnonzero(inside), b[inside]] = 1.0
-    c_a = labels.astype(float) @ onehot
-    c_b = onehot.sum(0)[None, :] - c_a
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h_a = c_a / c_a.sum(1, keepdims=True) / width
-        h_b = c_b / c_b.sum(1, keepdims=True) / width
-        ov = np.minimum(h_a, h_b).sum(1) / h_a.sum(1)
-    return {"overlap_paper": ov, "ks_stat": ks_statistics(pooled, labels)}

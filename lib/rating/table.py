@@ -37,9 +37,10 @@ from threadpoolctl import threadpool_limits
 from lib.rating.inputs import (PAPER_MASS_EDGES, RatingError, assign_mass_bins, extract_table, finalize_bins,
                                mass_bin_labels)
 from lib.rating.latent import LATENT_COLUMNS, LatentConfig, latent_stats
-from lib.rating.stats import (PAPER_OVERLAP_BINS, bootstrap, frac_above, overlap, overlap_full, permuted_labels,
-                              score_permutation_null, stable_rng, two_sample)
-from lib.rating.verdict import verdict
+from lib.rating.permutation import score_tests
+from lib.rating.stats import (PAPER_OVERLAP_BINS, bootstrap, frac_above, overlap, overlap_full, relative_overlap,
+                              stable_rng, two_sample)
+from lib.rating.verdict import table_verdicts
 
 #: Fewer images than this on either side (or fewer galaxies than :data:`MIN_GALAXIES`) and a row is
 #: flagged ``too_few``: its statistics are computed but are not to be read as exact.
@@ -53,31 +54,10 @@ RATING_COLUMNS = [
     "suite", "role", "mass_bin", "mass_lo", "mass_hi", "n_images", "n_groups", "n_reference", "too_few",
     "mean", "mean_lo", "mean_hi", "median", "median_lo", "median_hi", "median_ratio", "std", "q16", "q84",
     "overlap", "overlap_lo", "overlap_hi", "overlap_paper", "overlap_paper_null_q025", "overlap_paper_null_q975",
-    "overlap_bias", "overlap_ceiling", "overlap_full", "frac_above_ref_p99", "frac_above_0.1",
+    "overlap_ceiling", "overlap_full", "frac_above_ref_p99", "frac_above_0.1",
     "ks_stat", "ks_pvalue", "ks_stat_null_q025", "ks_stat_null_q975", "wasserstein",
     *LATENT_COLUMNS, "verdict", "warnings",
 ]
-
-
-def score_nulls(suite: np.ndarray, reference: np.ndarray, groups: np.ndarray | None,
-                reference_groups: np.ndarray | None, n_perm: int, seed: int, key: Sequence[str],
-                level: float = 0.95) -> dict[str, float]:
-    """Permutation null bands of the paper's overlap and the KS statistic (whole galaxies relabelled)."""
-    out = {f"{c}_null_{q}": np.nan for c in ("overlap_paper", "ks_stat") for q in ("q025", "q975")}
-    if n_perm <= 0 or suite.size == 0 or reference.size == 0:
-        return out
-    rng = stable_rng(seed, "score-null", *key)
-    chunks = []
-    for start in range(0, n_perm, 50):  # (50, N) label blocks keep memory small for large references
-        labels = permuted_labels(groups, reference_groups, suite.size, reference.size, min(50, n_perm - start), rng)
-        chunks.append(score_permutation_null(suite, reference, labels))
-    a = 100 * (1 - level) / 2
-    for c in ("overlap_paper", "ks_stat"):
-        null = np.concatenate([ch[c] for ch in chunks])
-        null = null[np.isfinite(null)]
-        if null.size:
-            out[f"{c}_null_q025"], out[f"{c}_null_q975"] = (float(v) for v in np.percentile(null, [a, 100 - a]))
-    return out
 
 
 def rate_row(suite: np.ndarray, reference: np.ndarray, groups: np.ndarray | None = None,
@@ -104,10 +84,10 @@ def rate_row(suite: np.ndarray, reference: np.ndarray, groups: np.ndarray | None
     -------
     dict
         Keys of :data:`RATING_COLUMNS` except suite, role, mass_bin, mass_lo,
-        mass_hi, verdict and warnings.  ``overlap`` is the bias-corrected overlap
-        (``overlap_paper - overlap_bias``, clipped to [0, 1]; the raw value when there
-        is no bootstrap) and ``overlap_lo/_hi`` its basic bootstrap interval;
-        ``overlap_paper`` is the paper's raw number.
+        mass_hi, verdict and warnings.  ``overlap`` is the paper's overlap relative to its
+        ceiling (:func:`lib.rating.stats.relative_overlap`; NaN without a bootstrap) and
+        ``overlap_lo/_hi`` its interval; ``overlap_paper`` is the paper's raw number.  The
+        tests (``ks_pvalue``, ``c2st_p``, ``mmd2_p``) use one random image per galaxy.
     """
     with threadpool_limits(limits=1):  # small matrices: extra BLAS threads only contend on a shared machine
         return _rate_row(suite, reference, groups, reference_groups, n_boot, seed, key, latent, reference_latent,
@@ -122,12 +102,28 @@ def _rate_row(suite, reference, groups, reference_groups, n_boot, seed, key, lat
     row: dict = {"n_images": int(suite.size), "n_groups": n_groups, "n_reference": int(reference.size),
                  "too_few": bool(suite.size < MIN_IMAGES or reference.size < MIN_IMAGES
                                  or (groups is not None and n_groups < MIN_GALAXIES))}
+    row.update(_describe(suite, reference))
+    row.update(two_sample(suite, reference))
+    boot = bootstrap(suite, reference, groups, reference_groups, n_boot=n_boot, seed=seed, key=key)
+    row.update({k: boot[k] for k in ("mean_lo", "mean_hi", "median_lo", "median_hi", "overlap_ceiling")})
+    row.update(relative_overlap(row["overlap_paper"], boot))
+    # the tested KS statistic replaces the all-image one (identical when every galaxy has one image)
+    row.update(score_tests(suite, reference, groups, reference_groups, cfg.n_perm,
+                           stable_rng(cfg.seed, "score-null", *key), cfg.level))
+    if latent is not None and reference_latent is not None:
+        row.update(latent_stats(latent, reference_latent, groups, reference_groups, cfg, key))
+    else:
+        row.update({c: np.nan for c in LATENT_COLUMNS})
+    return row
+
+
+def _describe(suite: np.ndarray, reference: np.ndarray) -> dict:
+    """Summary numbers of the suite's A and the paper's raw overlaps (no resampling)."""
+    row: dict = {c: np.nan for c in ("mean", "median", "std", "q16", "q84")}
     if suite.size:
         q16, med, q84 = np.percentile(suite, [16, 50, 84])
         row.update(mean=float(suite.mean()), median=float(med), std=float(suite.std(ddof=1)) if suite.size > 1
                    else np.nan, q16=float(q16), q84=float(q84))
-    else:
-        row.update(mean=np.nan, median=np.nan, std=np.nan, q16=np.nan, q84=np.nan)
     ref_median = float(np.median(reference)) if reference.size else np.nan
     row["median_ratio"] = row["median"] / ref_median if ref_median > 0 else np.nan  # > 1: harder to reconstruct
     row["overlap_paper"] = overlap(suite, reference)
@@ -135,15 +131,6 @@ def _rate_row(suite, reference, groups, reference_groups, n_boot, seed, key, lat
     p99 = np.percentile(reference, 99) if reference.size else np.nan
     row["frac_above_ref_p99"] = frac_above(suite, p99)
     row["frac_above_0.1"] = frac_above(suite, PAPER_OVERLAP_BINS[-1])
-    row.update(two_sample(suite, reference))
-    row.update(bootstrap(suite, reference, groups, reference_groups, n_boot=n_boot, seed=seed, key=key))
-    bias = row["overlap_bias"]
-    row["overlap"] = float(np.clip(row["overlap_paper"] - bias, 0, 1)) if np.isfinite(bias) else row["overlap_paper"]
-    row.update(score_nulls(suite, reference, groups, reference_groups, cfg.n_perm, cfg.seed, key, cfg.level))
-    if latent is not None and reference_latent is not None:
-        row.update(latent_stats(latent, reference_latent, groups, reference_groups, cfg, key))
-    else:
-        row.update({c: np.nan for c in LATENT_COLUMNS})
     return row
 
 
@@ -205,77 +192,95 @@ def rate(reference: pd.DataFrame, suites: Mapping[str, pd.DataFrame], reference_
     if reference_name in suites:
         raise RatingError(f"suite name {reference_name!r} is also the reference's name")
     cfg = latent_config or LatentConfig(seed=seed)
+    data = _read_tables(reference, suites, reference_name, score_col, mass_col, mass_scale, group_col, latents)
+    edges = list(mass_edges) if (mass_col and mass_edges is not None) else None
+    if edges is not None:
+        assign_mass_bins(np.array([]), edges)  # validates the edges
+        finalize_bins(data, edges)
+    bin_specs = [("all", np.nan, np.nan, None)]
+    if edges:
+        bin_specs += [(lab, edges[i], edges[i + 1], i) for i, lab in enumerate(mass_bin_labels(edges))]
+    rows = []
+    for label, lo, hi, b in bin_specs:
+        entries = [(reference_name, "reference")] if include_reference else []
+        entries += [(f"{reference_name}: half vs half", "half_vs_half")] if include_null else []
+        entries += [(n, "suite") for n in suites]
+        for name, role in entries:
+            row = _table_row(data, reference_name, name, role, label, b, n_boot, seed, cfg)
+            row.update(suite=name, role=role, mass_bin=label, mass_lo=lo, mass_hi=hi, verdict="")
+            rows.append(row)
+    table = pd.DataFrame(rows)[RATING_COLUMNS]
+    table["n_groups"] = table["n_groups"].astype("Int64")
+    table["verdict"] = table_verdicts(table)
+    return table
+
+
+def _read_tables(reference, suites, reference_name, score_col, mass_col, mass_scale, group_col, latents) -> dict:
+    """Validated scores, masses, groups and latents of every table, by name (reference first)."""
     latents = dict(latents or {})
-    tables = {reference_name: reference, **suites}
     data = {}
-    for name, df in tables.items():
+    for name, df in {reference_name: reference, **suites}.items():
         data[name] = extract_table(df, name, score_col, mass_col, mass_scale, group_col,
                                    is_reference=name == reference_name)
         z = latents.get(name)
         data[name]["latent"] = None if z is None else np.asarray(z, dtype=float)
         if z is not None and len(z) != len(data[name]["score"]):
             raise RatingError(f"{name}: {len(z)} latent vectors for {len(data[name]['score'])} scores")
-    edges = list(mass_edges) if (mass_col and mass_edges is not None) else None
-    if edges is not None:
-        assign_mass_bins(np.array([]), edges)  # validates the edges
-        finalize_bins(data, edges)
-    labels = mass_bin_labels(edges) if edges else []
+    return data
+
+
+def _pick(d: dict, b: int | None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Scores, groups and latents of one table in mass bin ``b`` (None: all masses)."""
+    sel = slice(None) if b is None else (d["bin"] == b)
+    take = (lambda v: None if v is None else v[sel])
+    return d["score"][sel], take(d["group"]), take(d["latent"])
+
+
+def _table_row(data: dict, reference_name: str, name: str, role: str, label: str, b: int | None, n_boot: int,
+               seed: int, cfg: LatentConfig) -> dict:
+    """One row of :func:`rate`: a suite, the half-vs-half null or the reference itself, in one mass bin."""
     ref = data[reference_name]
-    rows = []
-    bin_specs = [("all", np.nan, np.nan, None)]
-    if edges:
-        bin_specs += [(lab, edges[i], edges[i + 1], i) for i, lab in enumerate(labels)]
+    r_s, r_g, r_z = _pick(ref, b)
+    warn = []
+    if role == "half_vs_half":
+        half = split_halves(r_s.size, r_g, seed, (label,))
+        sub = (lambda v, m: None if v is None else v[m])
+        row = rate_row(r_s[half], r_s[~half], sub(r_g, half), sub(r_g, ~half), n_boot=n_boot, seed=seed,
+                       key=(name, label), latent=sub(r_z, half), reference_latent=sub(r_z, ~half), latent_config=cfg)
+    else:
+        d = data[name]
+        s, g, z = _pick(d, b)
+        warn = list(d["warnings"]) if b is None else []
+        row = rate_row(s, r_s, g, r_g, n_boot=n_boot, seed=seed, key=(name, label),
+                       latent=None if role == "reference" else z, reference_latent=r_z, latent_config=cfg)
+        if role == "reference":  # the reference against itself: no interval, no test
+            row.update({c: np.nan for c in ("overlap_lo", "overlap_hi", "overlap_ceiling", "ks_pvalue",
+                                            "overlap_paper_null_q025", "overlap_paper_null_q975",
+                                            "ks_stat_null_q025", "ks_stat_null_q975")})
+            row["overlap"] = 1.0
+            row["too_few"] = bool(s.size < MIN_IMAGES)
+        elif b is None and d["latent"] is None and ref["latent"] is not None:
+            warn.append("no latents: A statistics only")
+        if b is not None and s.size == 0:
+            warn.append("no images in this mass bin")
+    if b is not None and r_s.size == 0:
+        warn.append("reference has no images in this mass bin")
+    row["warnings"] = "; ".join(warn + _row_warnings(row, role))
+    return row
 
-    def pick(d: dict, b: int | None):
-        sel = slice(None) if b is None else (d["bin"] == b)
-        take = (lambda v: None if v is None else v[sel])
-        return d["score"][sel], take(d["group"]), take(d["latent"])
 
-    for label, lo, hi, b in bin_specs:
-        r_s, r_g, r_z = pick(ref, b)
-        entries = [(reference_name, "reference")] if include_reference else []
-        entries += [(f"{reference_name}: half vs half", "half_vs_half")] if include_null else []
-        entries += [(n, "suite") for n in suites]
-        for name, role in entries:
-            warn = []
-            if role == "half_vs_half":
-                half = split_halves(r_s.size, r_g, seed, (label,))
-                sub = (lambda v, m: None if v is None else v[m])
-                row = rate_row(r_s[half], r_s[~half], sub(r_g, half), sub(r_g, ~half), n_boot=n_boot, seed=seed,
-                               key=(name, label), latent=sub(r_z, half), reference_latent=sub(r_z, ~half),
-                               latent_config=cfg)
-            else:
-                d = data[name]
-                s, g, z = pick(d, b)
-                warn = list(d["warnings"]) if b is None else []
-                row = rate_row(s, r_s, g, r_g, n_boot=n_boot, seed=seed, key=(name, label),
-                               latent=None if role == "reference" else z, reference_latent=r_z, latent_config=cfg)
-                if role == "reference":  # the reference against itself: no interval, no null
-                    row.update({c: np.nan for c in ("overlap_lo", "overlap_hi", "overlap_bias", "overlap_ceiling",
-                                                    "overlap_paper_null_q025", "overlap_paper_null_q975",
-                                                    "ks_stat_null_q025", "ks_stat_null_q975")})
-                    row["overlap"] = row["overlap_paper"]
-                    row["too_few"] = bool(s.size < MIN_IMAGES)
-                elif b is None and d["latent"] is None and ref["latent"] is not None:
-                    warn.append("no latents: A statistics only")
-                if b is not None and s.size == 0:
-                    warn.append("no images in this mass bin")
-            if b is not None and r_s.size == 0:
-                warn.append("reference has no images in this mass bin")
-            if row["n_images"] and not np.isfinite(row["overlap_paper"]):
-                warn.append("no score inside the paper's overlap range [0, 0.1]")
-            frac = row["frac_above_0.1"]
-            if row["n_images"] and role != "reference" and not np.isnan(frac) and frac > 0:
-                warn.append(f"{frac:.1%} of scores > 0.1 are ignored by 'overlap'")
-            if row["too_few"] and row["n_images"] and role != "reference":
-                warn.append(f"too few images for exact statistics (n={row['n_images']}, "
-                            f"reference {row['n_reference']}; need {MIN_IMAGES})")
-            row.update(suite=name, role=role, mass_bin=label, mass_lo=lo, mass_hi=hi, warnings="; ".join(warn))
-            row["verdict"] = verdict(row) if role != "reference" else ""
-            rows.append(row)
-    table = pd.DataFrame(rows)[RATING_COLUMNS]
-    table["n_groups"] = table["n_groups"].astype("Int64")
-    return table
+def _row_warnings(row: dict, role: str) -> list[str]:
+    """Warnings that follow from a row's numbers."""
+    warn = []
+    if row["n_images"] and not np.isfinite(row["overlap_paper"]):
+        warn.append("no score inside the paper's overlap range [0, 0.1]")
+    frac = row["frac_above_0.1"]
+    if row["n_images"] and role != "reference" and not np.isnan(frac) and frac > 0:
+        warn.append(f"{frac:.1%} of scores > 0.1 are ignored by 'overlap'")
+    if row["too_few"] and row["n_images"] and role != "reference":
+        warn.append(f"too few images for exact statistics (n={row['n_images']}, "
+                    f"reference {row['n_reference']}; need {MIN_IMAGES})")
+    return warn
 
 
 def rate_suites(reference: np.ndarray, suites: Mapping[str, np.ndarray], reference_name: str = "observed",

@@ -1,54 +1,58 @@
 """The verdict: in which respects a suite differs from the observed images, and the summary table.
 
-A statistic *flags* a difference when it lies beyond the upper edge of its null band
-(the 97.5th percentile of its permutation distribution at the row's sample sizes, a
-one-sided test at 2.5 %); without permutations the p-values decide at :data:`ALPHA`.
-Each flag becomes a phrase of the one-line verdict:
+**The rule (one, for every row).**  Each row has up to three permutation p-values: KS on A
+(``ks_pvalue``), C2ST on the latents (``c2st_p``) and MMD (``mmd2_p``), each computed on one random
+image per galaxy (lib/rating/permutation.py).  Holm's step-down procedure (Holm 1979, Scand. J.
+Statist. 6, 65) over a row's p-values at :data:`ALPHA` decides which statistics flag: the smallest
+p is compared with ALPHA / k, the next with ALPHA / (k - 1), ... (k: p-values present).  A row that
+does not differ is therefore flagged with probability at most ALPHA (5 %), whatever its statistics'
+dependence; over a table of R tested rows that do not differ, at most ALPHA x R false flags are
+expected (:func:`expected_false_flags`, printed under the summary).  Each flag becomes a phrase:
 
-* KS of the A distributions -> "harder to reconstruct (median A x1.8)" or
-  "easier to reconstruct (median A x0.6)" (the paper's A sees this);
+* KS on A -> "harder to reconstruct (median A x1.8)" or "easier to reconstruct (median A x0.6)";
 * C2ST on the latents -> "separable in latent space (AUROC 0.89)";
 * MMD on the latents, when C2ST does not flag -> "latent distribution differs (MMD)".
 
-No test is corrected for multiplicity: with 21 suites x 4 mass bins a few flags at the
-2.5 % level are expected by chance; the printed null row shows the size of that noise.
+A row without any p-value (e.g. one image) reads "not tested".
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-#: Level of the p-value fallback (rows without permutation null bands).
-ALPHA = 0.01
+#: False-alarm rate of one row's verdict (Holm over the row's tests).
+ALPHA = 0.05
+#: The p-value columns one verdict combines.
+TESTS = ("ks_pvalue", "c2st_p", "mmd2_p")
 
 
-def _beyond(row, stat: str, p_col: str) -> bool:
-    v, q = row.get(stat, np.nan), row.get(f"{stat}_null_q975", np.nan)
-    if np.isfinite(v) and np.isfinite(q):
-        return bool(v > q)
-    p = row.get(p_col, np.nan)
-    return bool(np.isfinite(p) and p < ALPHA)
+def holm_flags(pvalues: dict[str, float], alpha: float = ALPHA) -> dict[str, bool]:
+    """Holm's step-down decisions for a few p-values (NaN = not tested, never flagged)."""
+    present = sorted((p, k) for k, p in pvalues.items() if np.isfinite(p))
+    flags = {k: False for k in pvalues}
+    for i, (p, k) in enumerate(present):
+        if p > alpha / (len(present) - i):
+            break
+        flags[k] = True
+    return flags
 
 
 def verdict(row) -> str:
-    """One line saying in which respects a rating row differs from its reference.
-
-    Parameters
-    ----------
-    row : mapping
-        A row of :func:`lib.rating.rate` (needs ``n_images, too_few, median_ratio, ks_stat,
-        ks_pvalue, c2st_auroc, c2st_p, mmd2, mmd2_p`` and their null bands).
-    """
+    """One line saying in which respects a rating row differs from its reference (see the module's rule)."""
     if not row.get("n_images"):
         return "no images"
+    ps = {k: float(row.get(k, np.nan)) for k in TESTS}
+    if not any(np.isfinite(p) for p in ps.values()):
+        return f"not tested (n={row['n_images']})"
+    flag = holm_flags(ps)
     parts = []
-    if _beyond(row, "ks_stat", "ks_pvalue"):
+    if flag["ks_pvalue"]:
         ratio = row.get("median_ratio", np.nan)
         harder = not np.isfinite(ratio) or ratio >= 1
         parts.append(f"{'harder' if harder else 'easier'} to reconstruct (median A x{ratio:.2g})")
-    if _beyond(row, "c2st_auroc", "c2st_p"):
+    if flag["c2st_p"]:
         parts.append(f"separable in latent space (AUROC {row['c2st_auroc']:.2f})")
-    elif _beyond(row, "mmd2", "mmd2_p"):
+    elif flag["mmd2_p"]:
         parts.append("latent distribution differs (MMD)")
     text = "; ".join(parts) if parts else "no difference detected"
     if not np.isfinite(row.get("c2st_auroc", np.nan)) and not row.get("too_few"):
@@ -56,6 +60,18 @@ def verdict(row) -> str:
     if row.get("too_few"):
         text = f"too few images (n={row['n_images']}): {text}"
     return text
+
+
+def table_verdicts(table: pd.DataFrame) -> list[str]:
+    """The verdict of every row of a rating table ('' for the reference's own rows)."""
+    return ["" if r["role"] == "reference" else verdict(r) for _, r in table.iterrows()]
+
+
+def expected_false_flags(table: pd.DataFrame, alpha: float = ALPHA) -> tuple[int, float]:
+    """Tested non-reference rows R and the bound alpha x R on false flags if none of them differed."""
+    rows = table[table["role"] != "reference"]
+    tested = int(rows[list(TESTS)].notna().any(axis=1).sum())
+    return tested, alpha * tested
 
 
 def _iv(est, lo, hi, digits: int = 2) -> str:
@@ -83,8 +99,8 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         String cells: ``suite, mass_bin, n`` (images/galaxies, ``*`` = too few),
-        ``A: overlap [95%]`` (bias-corrected, with its interval), ``A: paper overlap (null band)``,
-        ``latent: C2ST AUROC [95%]``, ``latent: C2ST p (null band)`` and ``verdict``.
+        ``A: overlap [95%]`` (relative to its ceiling, with its interval), ``A: paper overlap (null band)``,
+        ``latent: C2ST AUROC [95%]``, ``C2ST AUROC null band``, ``p: KS / C2ST / MMD`` and ``verdict``.
     """
     rows = []
     for _, r in table[table["role"] != "reference"].iterrows():
@@ -93,20 +109,26 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
         paper = "" if not np.isfinite(r["overlap_paper"]) else f"{r['overlap_paper']:.2f}"
         band = _band(r["overlap_paper_null_q025"], r["overlap_paper_null_q975"])
         cband = _band(r["c2st_auroc_null_q025"], r["c2st_auroc_null_q975"])
-        p = "" if not np.isfinite(r["c2st_p"]) else f"{r['c2st_p']:.3f}"
+        p = " / ".join("-" if not np.isfinite(r[k]) else f"{r[k]:.3f}" for k in TESTS)
         rows.append({"suite": r["suite"], "mass_bin": r["mass_bin"], "n": n,
                      "A: overlap [95%]": _iv(r["overlap"], r["overlap_lo"], r["overlap_hi"]),
                      "A: paper overlap (null band)": f"{paper} ({band})" if band else paper,
                      "latent: C2ST AUROC [95%]": _iv(r["c2st_auroc"], r["c2st_auroc_lo"], r["c2st_auroc_hi"]),
-                     "latent: C2ST p (null band)": f"{p} ({cband})" if cband else p,
+                     "C2ST AUROC null band": cband,
+                     "p: KS / C2ST / MMD": p,
                      "verdict": r["verdict"]})
     return pd.DataFrame(rows)
 
 
-def summary_markdown(summary: pd.DataFrame) -> str:
-    """The summary table as GitHub Markdown."""
+def summary_markdown(summary: pd.DataFrame, table: pd.DataFrame | None = None) -> str:
+    """The summary table as GitHub Markdown, with the verdict's rule (and, given the table, its false-flag bound) below."""
     cols = list(summary.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in summary.iterrows():
         lines.append("| " + " | ".join(str(r[c]).replace("|", "/") for c in cols) + " |")
+    lines += ["", f"Verdict rule: Holm's step-down over each row's permutation p-values (KS on A, C2ST, MMD; one "
+                  f"image per galaxy), each row's false-alarm rate at most {ALPHA:.0%}."]
+    if table is not None:
+        tested, bound = expected_false_flags(table)
+        lines.append(f"If no suite differed: at most {bound:.1f} false flags expected among the {tested} tested rows.")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,41 @@
+"""Issue 22's design checks: 20 galaxies x 20 correlated views against 1000 single images, and the verdict's rule."""
+import numpy as np
+from scipy import stats
+
+from lib.rating.verdict import holm_flags, verdict
+from lib.rating.permutation import permuted_labels, score_tests
+
+
+def _design(rng, shift=0.0, rho=0.5):
+    """20 galaxies x 20 views with intra-galaxy correlation rho, and 1000 independent single images."""
+    views = rng.normal(0, np.sqrt(rho), (20, 1))[:, [0] * 20] + rng.normal(0, np.sqrt(1 - rho), (20, 20)) + shift
+    return np.exp(views.ravel()), np.repeat(np.arange(20), 20), np.exp(rng.normal(0, 1, 1000))
+
+
+def test_permutations_keep_the_sample_sizes():
+    lab = permuted_labels(400, 1000, 50, np.random.default_rng(0))
+    assert (lab.sum(1) == 400).all()  # the old group scheme gave a median of 20 images here
+
+
+def test_ks_null_rejection_rate_is_the_level_in_the_papers_design():
+    rng = np.random.default_rng(1)
+    p = []
+    for _ in range(120):
+        suite, groups, ref = _design(rng)
+        p.append(score_tests(suite, ref, groups, None, 200, rng)["ks_pvalue"])
+    p = np.array(p)
+    lo, hi = stats.binom.ppf([0.005, 0.995], 120, 0.05) / 120  # 99 % binomial interval of 5 %
+    assert lo <= np.mean(p <= 0.05) <= hi
+    assert stats.kstest(p, "uniform").pvalue > 0.001
+
+
+def test_holm_on_known_p_values():
+    f = holm_flags({"ks_pvalue": 0.01, "c2st_p": 0.04, "mmd2_p": 0.02})
+    assert f == {"ks_pvalue": True, "c2st_p": True, "mmd2_p": True}  # 0.01<=0.05/3, 0.02<=0.05/2, 0.04<=0.05
+    f = holm_flags({"ks_pvalue": 0.01, "c2st_p": 0.04, "mmd2_p": 0.03})
+    assert f == {"ks_pvalue": True, "c2st_p": False, "mmd2_p": False}  # 0.03 > 0.05/2: stop
+    f = holm_flags({"ks_pvalue": 0.02, "c2st_p": 0.001, "mmd2_p": float("nan")})
+    assert f == {"ks_pvalue": True, "c2st_p": True, "mmd2_p": False}  # two tests: 0.001<=0.025, 0.02<=0.05
+    f = holm_flags({"ks_pvalue": 0.02, "c2st_p": 0.03, "mmd2_p": 0.04})
+    assert not any(f.values())  # 0.02 > 0.05/3: Holm stops at the first
+    assert verdict({"n_images": 1, "ks_pvalue": float("nan")}) == "not tested (n=1)"
