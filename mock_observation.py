@@ -46,8 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sdss: 64x64 SDSS-like JPEG at a redshift, PSF, noise; paper: the paper's 500x500 PNG "
                    "(50 kpc, Lupton Q=20 stretch=0.1, no PSF/noise) (default: sdss)")
     p.add_argument("--orientations", default="random:20", metavar="SPEC",
-                   help="faceon, edgeon, random:N (isotropic, seeded) or THETA,PHI in degrees (inclination from "
-                   "face-on, azimuth about the spin axis) (default: random:20, the paper's 20 per galaxy)")
+                   help="faceon, edgeon, random:N (isotropic directions and uniform position angles, seeded) or "
+                   "THETA,PHI[,PA] in degrees (inclination from face-on, azimuth about the spin axis, position "
+                   "angle of the line of nodes from the image x axis) (default: random:20, the paper's 20)")
+    p.add_argument("--spin", choices=["auto", "stars", "gas"], default="auto",
+                   help="face-on axis from the angular momentum of the stars or the gas within 5 kpc (auto: stars "
+                   "for --recipe sdss, gas for --recipe paper as the paper's engine) (default: auto)")
     p.add_argument("--dust", choices=["none", "paper"], default="none",
                    help="paper: the paper's gas screen (warm + 0.25 cool gas, Calzetti R_V=3.1); none: no dust, "
                    "as the paper's published mocks (default: none)")
@@ -64,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, metavar="N", help="galaxies rendered in parallel (default: 1)")
     p.add_argument("--ssp", default=None, metavar="NPZ",
                    help="SSP magnitude table (default: data/ssp/bpass_ugriz_sin_imf135_300.npz, the paper's)")
+    p.add_argument("--kcorr", default=None, metavar="NPZ|none",
+                   help="sdss recipe: K-correction table of the SSPs (default: data/ssp/kcorr_sdss2010_bc03.npz); "
+                   "'none': rest-frame magnitudes taken as observed")
+    p.add_argument("--force", action="store_true",
+                   help="go on where a galaxy's units look wrong or a cutout is blank (warned, recorded) instead "
+                   "of stopping that galaxy")
     p.add_argument("--example-stars", type=int, default=20000, metavar="N",
                    help="star particles per example galaxy with --make-example (default: 20000)")
     return p
@@ -84,6 +94,9 @@ def check(args: argparse.Namespace) -> None:
                          "(files are <run>_<galaxy>_<NN>, which rate.py splits at '_')")
     if args.recipe == "paper" and args.redshift is not None:
         raise UsageError("--redshift applies to --recipe sdss only (the paper's mocks have no redshift)")
+    if args.recipe == "paper" and args.kcorr is not None:
+        raise UsageError("--kcorr applies to --recipe sdss only (the paper's mocks are rest-frame)")
+    args.kcorr = args.kcorr or mocks.DEFAULT_KCORR
     z = args.redshift or "sample"
     if z != "sample":
         try:
@@ -113,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         check(args)
         ssp = args.ssp or mocks.DEFAULT_SSP
         mocks.load_ssp(ssp)  # a bad table stops the run before any galaxy
+        if args.recipe == "sdss" and args.kcorr != "none":
+            ktable = mocks.load_kcorr(args.kcorr)
+            if args.redshift != "sample" and float(args.redshift) > ktable.z_max:
+                raise UsageError(f"--redshift {args.redshift}: the K-correction table {args.kcorr} stops at "
+                                 f"z = {ktable.z_max:g} (--kcorr none for rest-frame light)")
         if args.snapshot:
             mocks.readers.require_pynbody()  # a missing pynbody: one line before any work
             sources, problems = [mocks.Source("pynbody", args.snapshot, args.halo)], []
@@ -130,9 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {line}", file=sys.stderr)
     opts = mocks.Options(out=args.out, run=args.run, recipe=args.recipe, orientations=args.orientations,
                          dust=args.dust, redshift=args.redshift, seed=args.seed, save_maps=args.save_maps,
-                         workers=args.workers, ssp=ssp)
+                         workers=args.workers, ssp=ssp, kcorr=args.kcorr, spin=args.spin, force=args.force)
     results = mocks.run(sources, opts) if sources else []
     failed = [r for r in results if r.error]
+    for r in results:
+        for w in r.warnings:
+            print(f"{PROG}: warning: {w}", file=sys.stderr)
     for r in failed:
         print(f"{PROG}: error: {r.error}", file=sys.stderr)
     n_images = sum(len(r.rows) for r in results)
