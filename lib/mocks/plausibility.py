@@ -27,7 +27,7 @@ AGE_MAX_GYR = 14.5
 METALS_MAX = 0.2
 """A metal mass fraction above this (10 x solar) is no stellar population: Z/Zsun or per cent."""
 SPEED_MAX_KMS = 1e4
-FIELD_MASS_MIN = 0.01
+FIELD_MASS_MIN = 0.05
 """A view whose field holds less than this fraction of the stellar mass is a blank cutout."""
 
 
