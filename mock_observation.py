@@ -36,12 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--particles", nargs="+", metavar="FILE|DIR",
                      help="particle files (.npz: one galaxy; .h5/.hdf5: one group per galaxy) or folders of them")
-    src.add_argument("--snapshot", metavar="PATH", help="a snapshot pynbody reads (Tipsy, Gadget, Gadget-HDF5, "
-                     "RAMSES, SWIFT, ...)")
+    src.add_argument("--snapshot", metavar="PATH", help="an IllustrisTNG, EAGLE or FIRE snapshot (one HDF5 chunk: "
+                     "all its chunks are read), or any snapshot pynbody reads (NIHAO Tipsy, Gadget, RAMSES, SWIFT, ...)")
     src.add_argument("--make-example", metavar="DIR", help="write the embedded example galaxies as particle files "
                      "into DIR and exit")
     p.add_argument("--halo", type=int, default=None, metavar="N",
-                   help="with --snapshot: halo N of its halo catalogue (default: the whole snapshot)")
+                   help="with --snapshot: halo N (TNG: FoF group of the group catalogue; EAGLE: GroupNumber; pynbody: "
+                   "its halo catalogue) (default: the whole snapshot)")
+    p.add_argument("--subhalo", type=int, default=None, metavar="S",
+                   help="with --snapshot: the subhalo's own particles (TNG: Subfind ID, as the web API; EAGLE: "
+                   "SubGroupNumber within --halo, 0 = the central)")
+    p.add_argument("--groupcat", default=None, metavar="PATH",
+                   help="TNG: the group catalogue (a fof_subhalo_tab chunk or its folder) if not in ../groups_NNN/ "
+                   "beside the snapshot's folder or in its folder")
     p.add_argument("--recipe", choices=["sdss", "paper"], default="sdss",
                    help="sdss: 64x64 SDSS-like JPEG at a redshift, PSF, noise; paper: the paper's 500x500 PNG "
                    "(50 kpc, Lupton Q=20 stretch=0.1, no PSF/noise) (default: sdss)")
@@ -83,8 +90,9 @@ def check(args: argparse.Namespace) -> None:
     """Cross-option checks; raise UsageError with one line."""
     if not (args.particles or args.snapshot):
         raise UsageError("give --particles FILE|DIR..., --snapshot PATH or --make-example DIR")
-    if args.halo is not None and not args.snapshot:
-        raise UsageError("--halo needs --snapshot")
+    for opt in ("halo", "subhalo", "groupcat"):
+        if getattr(args, opt) is not None and not args.snapshot:
+            raise UsageError(f"--{opt} needs --snapshot")
     if not args.out:
         raise UsageError("--out DIR is required")
     if args.run is None:
@@ -132,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"--redshift {args.redshift}: the K-correction table {args.kcorr} stops at "
                                  f"z = {ktable.z_max:g} (--kcorr none for rest-frame light)")
         if args.snapshot:
-            mocks.readers.require_pynbody()  # a missing pynbody: one line before any work
-            sources, problems = [mocks.Source("pynbody", args.snapshot, args.halo)], []
+            source = mocks.snapshot_source(args.snapshot, args.halo, args.subhalo, args.groupcat)
+            if source.kind == "pynbody":
+                mocks.readers.require_pynbody()  # a missing pynbody: one line before any work
+            sources, problems = [source], []
         else:
             sources, problems = mocks.list_sources(args.particles)
         names = [s.name for s in sources]

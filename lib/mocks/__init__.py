@@ -2,7 +2,9 @@
 
 Data flow (one galaxy; ``pipeline.run`` does many, in parallel)::
 
-    readers.py      particle file (NPZ / HDF5) or pynbody snapshot -> Particles (kpc, km/s, Msun, Gyr, K)
+    sources.py      inputs -> Source (npz, hdf5, tng, eagle, fire, pynbody), each to its reader:
+        |           readers.py  particle file (NPZ / HDF5) or pynbody snapshot -> Particles (kpc, km/s, Msun, Gyr, K)
+        |           tng.py, eagle.py, fire.py  those codes' HDF5 layouts and units (gadget.py: what they share)
         |
     orientation.py  shrinking-sphere centre, velocity centre, spin axis -> face-on frame;
         |           views (THETA, PHI, PA): faceon, edgeon, random:N, THETA,PHI[,PA]
@@ -29,8 +31,9 @@ from lib.mocks.orientation import (Frame, OrientationError, directions, faceon_m
                                    parse_orientations, random_directions, shrinking_sphere_centre, view_matrix)
 from lib.mocks.pipeline import METADATA_COLUMNS, RUN_JSON, GalaxyResult, Options, render_galaxy, run
 from lib.mocks.projection import Grid, project, smoothing_lengths
-from lib.mocks.readers import (MockInputError, Particles, Source, list_sources, read_hdf5, read_npz, read_snapshot,
-                               read_source, validate, write_hdf5, write_npz)
+from lib.mocks.readers import (MockInputError, Particles, read_hdf5, read_npz, read_snapshot, validate, write_hdf5,
+                               write_npz)
+from lib.mocks.sources import Source, list_sources, read_source, snapshot_source
 from lib.mocks.plausibility import check_field, check_particles
 from lib.mocks.recipes import Prepared, View, observed_frame, paper_view, prepare, sdss_maps, sdss_view
 
@@ -42,5 +45,5 @@ __all__ = [
     "project", "smoothing_lengths", "MockInputError", "Particles", "Source", "list_sources", "read_hdf5",
     "read_npz", "read_snapshot", "read_source", "validate", "write_hdf5", "write_npz", "Prepared", "View",
     "paper_view", "prepare", "sdss_maps", "sdss_view", "DEFAULT_KCORR", "KCorrector", "KTable", "load_kcorr",
-    "check_field", "check_particles", "observed_frame",
+    "check_field", "check_particles", "observed_frame", "snapshot_source",
 ]

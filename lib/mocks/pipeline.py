@@ -26,11 +26,12 @@ from lib.mocks.kcorrection import DEFAULT_KCORR, KCorrector, load_kcorr
 from lib.mocks.light import DEFAULT_SSP, SSPError, load_ssp
 from lib.mocks.orientation import OrientationError, directions
 from lib.mocks.plausibility import check_field, check_particles
-from lib.mocks.readers import MockInputError, Source, read_source
+from lib.mocks.readers import MockInputError
+from lib.mocks.sources import Source, read_source
 from lib.mocks.redshift import COSMOLOGY_NAME, Z_MAX, Z_MIN, redshift_window, sample_redshift
 
 METADATA_COLUMNS = ("file", "galaxy", "orientation", "theta_deg", "phi_deg", "pa_deg", "redshift", "z_flag", "k_r",
-                    "logmstar", "logmstar_field", "n_star", "n_gas", "n_clipped_age", "n_clipped_metals")
+                    "logmstar", "logmstar_field", "n_star", "n_gas", "n_wind", "n_clipped_age", "n_clipped_metals")
 RUN_JSON = "mock_observation_run.json"
 SPIN_DEFAULT = {"sdss": "stars", "paper": "gas"}
 """``spin='auto'``: the inner stars for the sdss recipe; the gas for the paper recipe, as the paper's engine."""
@@ -70,6 +71,7 @@ class GalaxyResult:
     unexpected: bool = False
     warnings: list = field(default_factory=list)
     z_flag: str = ""
+    n_wind: int = 0
 
 
 def _png_bytes(rgba: np.ndarray) -> bytes:
@@ -134,7 +136,7 @@ def render_galaxy(src: Source, opts: Options, kd_workers: int = -1) -> GalaxyRes
     written: list[str] = []
     try:
         p = read_source(src)
-        warnings = check_particles(p, force=opts.force)
+        warnings = list(p.notes) + check_particles(p, force=opts.force)
         ssp = load_ssp(opts.ssp)
         prep = recipes.prepare(p, ssp, with_dust=opts.dust == "paper", workers=kd_workers, spin=opts.spin_from)
         key = p.seed_key()
@@ -175,12 +177,13 @@ def render_galaxy(src: Source, opts: Options, kd_workers: int = -1) -> GalaxyRes
                 written.append(fpath)
             rows.append([os.path.basename(path), p.name, nn, round(v.theta, 4), round(v.phi, 4), round(v.pa, 4),
                          "" if z is None else round(z, 5), z_flag, k_r, round(prep.logmstar, 4),
-                         round(float(np.log10(v.mass_field)), 4), p.n_star, p.n_gas,
+                         round(float(np.log10(v.mass_field)), 4), p.n_star, p.n_gas, p.n_wind,
                          prep.light.n_clipped_age, prep.light.n_clipped_metals])
         zs = "" if z is None else f", z = {z:.3f}" + (f" ({z_flag})" if z_flag else "")
-        log = (f"{p.name}: {len(views)} images, {p.n_star} stars, {p.n_gas} gas, log M* = {prep.logmstar:.2f}{zs}, "
+        wind = f" ({p.n_wind} wind particles left out)" if p.n_wind else ""
+        log = (f"{p.name}: {len(views)} images, {p.n_star} stars{wind}, {p.n_gas} gas, log M* = {prep.logmstar:.2f}{zs}, "
                f"clipped age/Z {prep.light.n_clipped_age}/{prep.light.n_clipped_metals}, {time.time() - t0:.1f} s")
-        return GalaxyResult(src.label, rows, log=log, warnings=warnings, z_flag=z_flag)
+        return GalaxyResult(src.label, rows, log=log, warnings=warnings, z_flag=z_flag, n_wind=p.n_wind)
     except (MockInputError, OrientationError, SSPError) as exc:
         error, unexpected = str(exc), False
     except OSError as exc:
@@ -247,6 +250,7 @@ def run(sources: list[Source], opts: Options, log=print, progress: bool = True) 
               "cosmology": COSMOLOGY_NAME if opts.recipe == "sdss" else None,
               "n_z_floor": sum(1 for r in results if r.z_flag == "floor"),
               "n_z_ceiling": sum(1 for r in results if r.z_flag == "ceiling"),
+              "n_wind": sum(r.n_wind for r in results),
               "errors": sorted(r.error for r in results if r.error),
               "warnings": sorted(w for r in results for w in r.warnings),
               "versions": package_versions("h5py", "pynbody")}
