@@ -36,18 +36,29 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--particles", nargs="+", metavar="FILE|DIR",
                      help="particle files (.npz: one galaxy; .h5/.hdf5: one group per galaxy) or folders of them")
-    src.add_argument("--snapshot", metavar="PATH", help="a snapshot pynbody reads (Tipsy, Gadget, Gadget-HDF5, "
-                     "RAMSES, SWIFT, ...)")
+    src.add_argument("--snapshot", metavar="PATH", help="an IllustrisTNG, EAGLE or FIRE snapshot (one HDF5 chunk: "
+                     "all its chunks are read), or any snapshot pynbody reads (NIHAO Tipsy, Gadget, RAMSES, SWIFT, ...)")
     src.add_argument("--make-example", metavar="DIR", help="write the embedded example galaxies as particle files "
                      "into DIR and exit")
     p.add_argument("--halo", type=int, default=None, metavar="N",
-                   help="with --snapshot: halo N of its halo catalogue (default: the whole snapshot)")
+                   help="with --snapshot: halo N (TNG: FoF group of the group catalogue; EAGLE: GroupNumber; pynbody: "
+                   "its halo catalogue) (default: the whole snapshot)")
+    p.add_argument("--subhalo", type=int, default=None, metavar="S",
+                   help="with --snapshot: the subhalo's own particles (TNG: Subfind ID, as the web API; EAGLE: "
+                   "SubGroupNumber within --halo, 0 = the central)")
+    p.add_argument("--groupcat", default=None, metavar="PATH",
+                   help="TNG: the group catalogue (a fof_subhalo_tab chunk or its folder) if not in ../groups_NNN/ "
+                   "beside the snapshot's folder or in its folder")
     p.add_argument("--recipe", choices=["sdss", "paper"], default="sdss",
                    help="sdss: 64x64 SDSS-like JPEG at a redshift, PSF, noise; paper: the paper's 500x500 PNG "
                    "(50 kpc, Lupton Q=20 stretch=0.1, no PSF/noise) (default: sdss)")
     p.add_argument("--orientations", default="random:20", metavar="SPEC",
-                   help="faceon, edgeon, random:N (isotropic, seeded) or THETA,PHI in degrees (inclination from "
-                   "face-on, azimuth about the spin axis) (default: random:20, the paper's 20 per galaxy)")
+                   help="faceon, edgeon, random:N (isotropic directions and uniform position angles, seeded) or "
+                   "THETA,PHI[,PA] in degrees (inclination from face-on, azimuth about the spin axis, position "
+                   "angle of the line of nodes from the image x axis) (default: random:20, the paper's 20)")
+    p.add_argument("--spin", choices=["auto", "stars", "gas"], default="auto",
+                   help="face-on axis from the angular momentum of the stars or the gas within 5 kpc (auto: stars "
+                   "for --recipe sdss, gas for --recipe paper as the paper's engine) (default: auto)")
     p.add_argument("--dust", choices=["none", "paper"], default="none",
                    help="paper: the paper's gas screen (warm + 0.25 cool gas, Calzetti R_V=3.1); none: no dust, "
                    "as the paper's published mocks (default: none)")
@@ -64,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, metavar="N", help="galaxies rendered in parallel (default: 1)")
     p.add_argument("--ssp", default=None, metavar="NPZ",
                    help="SSP magnitude table (default: data/ssp/bpass_ugriz_sin_imf135_300.npz, the paper's)")
+    p.add_argument("--kcorr", default=None, metavar="NPZ|none",
+                   help="sdss recipe: K-correction table of the SSPs (default: data/ssp/kcorr_sdss2010_bc03.npz); "
+                   "'none': rest-frame magnitudes taken as observed")
+    p.add_argument("--force", action="store_true",
+                   help="go on where a galaxy's units look wrong or a cutout is blank (warned, recorded) instead "
+                   "of stopping that galaxy")
     p.add_argument("--example-stars", type=int, default=20000, metavar="N",
                    help="star particles per example galaxy with --make-example (default: 20000)")
     return p
@@ -73,8 +90,9 @@ def check(args: argparse.Namespace) -> None:
     """Cross-option checks; raise UsageError with one line."""
     if not (args.particles or args.snapshot):
         raise UsageError("give --particles FILE|DIR..., --snapshot PATH or --make-example DIR")
-    if args.halo is not None and not args.snapshot:
-        raise UsageError("--halo needs --snapshot")
+    for opt in ("halo", "subhalo", "groupcat"):
+        if getattr(args, opt) is not None and not args.snapshot:
+            raise UsageError(f"--{opt} needs --snapshot")
     if not args.out:
         raise UsageError("--out DIR is required")
     if args.run is None:
@@ -84,6 +102,9 @@ def check(args: argparse.Namespace) -> None:
                          "(files are <run>_<galaxy>_<NN>, which rate.py splits at '_')")
     if args.recipe == "paper" and args.redshift is not None:
         raise UsageError("--redshift applies to --recipe sdss only (the paper's mocks have no redshift)")
+    if args.recipe == "paper" and args.kcorr is not None:
+        raise UsageError("--kcorr applies to --recipe sdss only (the paper's mocks are rest-frame)")
+    args.kcorr = args.kcorr or mocks.DEFAULT_KCORR
     z = args.redshift or "sample"
     if z != "sample":
         try:
@@ -113,9 +134,16 @@ def main(argv: list[str] | None = None) -> int:
         check(args)
         ssp = args.ssp or mocks.DEFAULT_SSP
         mocks.load_ssp(ssp)  # a bad table stops the run before any galaxy
+        if args.recipe == "sdss" and args.kcorr != "none":
+            ktable = mocks.load_kcorr(args.kcorr)
+            if args.redshift != "sample" and float(args.redshift) > ktable.z_max:
+                raise UsageError(f"--redshift {args.redshift}: the K-correction table {args.kcorr} stops at "
+                                 f"z = {ktable.z_max:g} (--kcorr none for rest-frame light)")
         if args.snapshot:
-            mocks.readers.require_pynbody()  # a missing pynbody: one line before any work
-            sources, problems = [mocks.Source("pynbody", args.snapshot, args.halo)], []
+            source = mocks.snapshot_source(args.snapshot, args.halo, args.subhalo, args.groupcat)
+            if source.kind == "pynbody":
+                mocks.readers.require_pynbody()  # a missing pynbody: one line before any work
+            sources, problems = [source], []
         else:
             sources, problems = mocks.list_sources(args.particles)
         names = [s.name for s in sources]
@@ -130,9 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {line}", file=sys.stderr)
     opts = mocks.Options(out=args.out, run=args.run, recipe=args.recipe, orientations=args.orientations,
                          dust=args.dust, redshift=args.redshift, seed=args.seed, save_maps=args.save_maps,
-                         workers=args.workers, ssp=ssp)
+                         workers=args.workers, ssp=ssp, kcorr=args.kcorr, spin=args.spin, force=args.force)
     results = mocks.run(sources, opts) if sources else []
     failed = [r for r in results if r.error]
+    for r in results:
+        for w in r.warnings:
+            print(f"{PROG}: warning: {w}", file=sys.stderr)
     for r in failed:
         print(f"{PROG}: error: {r.error}", file=sys.stderr)
     n_images = sum(len(r.rows) for r in results)

@@ -135,7 +135,7 @@ FAMILY_OWNERS = {**dict.fromkeys(("anomaly_scores.csv", "_errors.csv", "_latents
                                   "most_anomalous.png", ".shard-"), "lib/evaluate.py"),
                  "_run.json": "lib/fileio.py"}  # <stem>_run.json: the record beside any table (record_beside)
 #: Private third-party imports waiting for their fix on another branch (the lead empties this at the merge).
-KNOWN_PRIVATE_IMPORTS = {"lib/mocks/projection.py": "scipy.sparse._sparsetools"}  # fixed on branch i21
+KNOWN_PRIVATE_IMPORTS: dict[str, str] = {}  # empty: lib/mocks/projection.py uses the public csc_array (i21)
 #: The one import circle of benchmarks/, removed on the synthetic-galaxies branch (the lead empties this).
 KNOWN_BENCHMARK_CIRCLES = [{"benchmarks.realism", "benchmarks.realism_morphology"}]
 

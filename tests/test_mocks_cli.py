@@ -246,20 +246,25 @@ def test_bad_command_lines_are_one_line(tmp_path, monkeypatch, capsys, args, mes
 
 
 @pytest.mark.filterwarnings("ignore:Unable to:UserWarning")  # pynbody on each read: units from the Units group
-def test_gadget_hdf5_snapshot_through_pynbody(tmp_path):
+def test_gadget_hdf5_snapshot_through_pynbody_and_the_tng_reader(tmp_path):
     """A second snapshot format: IllustrisTNG-style GadgetHDF (comoving kpc/h, 1e10 Msun/h, formation
-    scale factors), read through pynbody's units into the same particles and the same images as NPZ."""
+    scale factors). pynbody reads it into the original particles; --snapshot takes the TNG reader
+    (lib/mocks/tng.py), which reads the same particles and gives the images of its NPZ."""
     pytest.importorskip("pynbody")
     original = mocks.make_galaxy(10.4, 0.2, 2.5, 0.1, n_star=3000, rng=np.random.default_rng(4), n_gas=800)
     snap = str(tmp_path / "snap_099.hdf5")
     write_gadget_hdf(snap, original)
     with pytest.warns(UserWarning):  # pynbody: 'Unable to infer units from HDF attributes' (it uses Units)
-        arrays = mocks.read_snapshot(snap).arrays
+        via_pynbody = mocks.read_snapshot(snap).arrays
+    src = mocks.snapshot_source(snap)
+    assert (src.kind, src.whole, src.name) == ("tng", True, "snap_099")
+    via_tng = mocks.read_source(src).arrays
     tol = {"mass": 1e-3, "gas_mass": 1e-3, "gas_temp": 5e-3, "age": 1e-4}  # Msun in g; mu; cosmology tables
-    for k in ("pos", "vel", "mass", "age", "metals", "gas_pos", "gas_vel", "gas_mass", "gas_temp"):
-        np.testing.assert_allclose(arrays[k], original[k], rtol=tol.get(k, 1e-6),
-                                   atol=tol.get(k, 1e-6) * np.abs(original[k]).max(), err_msg=k)
-    mocks.write_npz(str(tmp_path / "npz" / "snap_099.npz"), arrays)
+    for arrays in (via_pynbody, via_tng):
+        for k in ("pos", "vel", "mass", "age", "metals", "gas_pos", "gas_vel", "gas_mass", "gas_temp"):
+            np.testing.assert_allclose(arrays[k], original[k], rtol=tol.get(k, 1e-6),
+                                       atol=tol.get(k, 1e-6) * np.abs(original[k]).max(), err_msg=k)
+    mocks.write_npz(str(tmp_path / "npz" / "snap_099.npz"), via_tng)
     common = ["--recipe", "sdss", "--orientations", "random:2", "--seed", "5", "--run", "tng"]
     for kind, src in (("npz", ["--particles", str(tmp_path / "npz")]), ("gadget", ["--snapshot", snap])):
         assert mock_observation.main([*src, "--out", str(tmp_path / kind), *common]) == 0

@@ -41,6 +41,8 @@ BENCHMARKS: dict[str, tuple[list[str], str, bool]] = {
                        "output/demo/suites/large_sizes_3"],
                       "bf16 against fp32 scores with `make demo`'s trained model (run `make demo` first)", False),
     "mocks": (["benchmarks/bench_mocks.py"], "mock_observation.py: particles/s and images/s", True),
+    "kcorr": (["benchmarks/kcorr_accuracy.py"], "the sdss recipe's K-corrections against Chilingarian et al. (2010)",
+              True),
     "realism": (["benchmarks/realism.py"], "synthetic galaxies against real SDSS cutouts and the paper's "
                 "per-mass-bin morphology", True),
     "rating_null": (["benchmarks/rating_null.py", "--k", "100", "--k-shift", "20", "--shift", "0.5"],

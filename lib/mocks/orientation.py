@@ -10,16 +10,22 @@ which the paper's driver called:
    which the particle file does not hold);
 2. velocity centre: mass-weighted mean velocity of the stars within 1 kpc (gas if fewer
    than 5 stars; all stars if that fails too, where pynbody would stop);
-3. spin axis: L = sum m (r x v) of the gas within 5 kpc if there are more than 5 such gas
-   particles, else of the stars within 5 kpc;
+3. spin axis: L = sum m (r x v) of the star particles within 5 kpc (``spin='stars'``, the
+   default of the sdss recipe: a tilted or disturbed gas disc must not set "face-on"), or,
+   as pynbody and the paper's engine, of the gas within 5 kpc if there are more than 5
+   such gas particles, else of the stars (``spin='gas'``, the paper recipe's default);
 4. face-on frame: z' = L/|L|, x' = (y x z') normalised (the simulation's +y is "up"),
    y' = z' x x', so the in-plane orientation matches pynbody's images pixel for pixel.
 
-A view (THETA, PHI), in degrees, turns the face-on galaxy by PHI about its spin axis and
-then tilts it by THETA about the image x axis: (0, 0) is the paper's face-on image,
-(90, 0) is edge-on with the disc along the image x axis.  ``random:N`` draws N
-directions uniformly on the sphere (cos THETA uniform in [-1, 1], PHI uniform), so
-THETA > 90 means the galaxy is seen from below.
+A view (THETA, PHI, PA), in degrees, turns the face-on galaxy by PHI about its spin axis,
+tilts it by THETA about the image x axis (which puts the disc's line of nodes along x),
+then turns the image by PA about the line of sight, counter-clockwise as displayed (+x
+right, +y up): PA is the angle of the line of nodes (the major axis of a disc) from the
+image x axis.  (0, 0, 0) is the paper's face-on image, (90, 0, 0) is edge-on with the
+disc along the image x axis.  ``random:N`` draws N views of a uniformly random rotation:
+directions uniform on the sphere (cos THETA uniform in [-1, 1], PHI uniform, so THETA >
+90 means seen from below) *and* a uniform position angle PA in [0, 360), as the position
+angles of SDSS galaxies are.
 """
 from __future__ import annotations
 
@@ -82,10 +88,17 @@ class Frame:
         return (np.asarray(pos, dtype=np.float64) - self.centre) @ self.rotation.T
 
 
+SPIN_CHOICES = ("stars", "gas")
+
+
 def find_frame(star_pos: np.ndarray, star_vel: np.ndarray, star_mass: np.ndarray,
                gas_pos: np.ndarray | None = None, gas_vel: np.ndarray | None = None,
-               gas_mass: np.ndarray | None = None) -> Frame:
-    """Centre, velocity centre and face-on frame, as pynbody's ``angmom.faceon`` (module docstring).
+               gas_mass: np.ndarray | None = None, spin: str = "stars") -> Frame:
+    """Centre, velocity centre and face-on frame (module docstring).
+
+    ``spin``: 'stars' takes the spin axis from the star particles within 5 kpc; 'gas' from
+    the gas within 5 kpc where there are more than 5 such gas particles (pynbody's
+    ``angmom.faceon``, which the paper's engine used), else from the stars.
 
     Where pynbody would give up (fewer than 5 particles within 1 kpc, or none within
     5 kpc) all star particles are used instead, so that a sparse or badly-centred galaxy
@@ -109,7 +122,9 @@ def find_frame(star_pos: np.ndarray, star_vel: np.ndarray, star_mass: np.ndarray
     else:
         vel, m = star_vel, star_mass
     vcen = (m[:, None] * vel).sum(0) / m.sum()
-    if (rg < SPIN_RADIUS_KPC).sum() > 5:
+    if spin not in SPIN_CHOICES:
+        raise OrientationError(f"spin axis from {spin!r}: use one of {', '.join(SPIN_CHOICES)}")
+    if spin == "gas" and (rg < SPIN_RADIUS_KPC).sum() > 5:
         sel = rg < SPIN_RADIUS_KPC
         p, v, m = gas_pos[sel] - centre, gas_vel[sel] - vcen, gas_mass[sel]
     else:
@@ -119,32 +134,46 @@ def find_frame(star_pos: np.ndarray, star_vel: np.ndarray, star_mass: np.ndarray
     return Frame(centre=centre, velocity=vcen, rotation=faceon_matrix(spin))
 
 
-def view_matrix(theta_deg: float, phi_deg: float) -> np.ndarray:
-    """Rotation (3, 3) from the face-on frame to the image frame (x, y on the sky, z towards us)."""
-    t, p = np.radians(theta_deg), np.radians(phi_deg)
-    rz = np.array([[np.cos(p), -np.sin(p), 0.0], [np.sin(p), np.cos(p), 0.0], [0.0, 0.0, 1.0]])
+def _rz(angle_deg: float) -> np.ndarray:
+    a = np.radians(angle_deg)
+    return np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+
+
+def view_matrix(theta_deg: float, phi_deg: float, pa_deg: float = 0.0) -> np.ndarray:
+    """Rotation (3, 3) from the face-on frame to the image frame (x, y on the sky, z towards us).
+
+    z-x-z Euler angles: PHI about the spin axis, THETA about the image x axis, PA about the
+    line of sight (module docstring).
+    """
+    t = np.radians(theta_deg)
     rx = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(t), -np.sin(t)], [0.0, np.sin(t), np.cos(t)]])
-    return rx @ rz
+    return _rz(pa_deg) @ rx @ _rz(phi_deg)  # PA = 0: an exact identity, the two-angle matrix of before
 
 
-def random_directions(n: int, rng: np.random.Generator) -> list[tuple[float, float]]:
-    """``n`` isotropic directions (THETA, PHI) in degrees: cos THETA uniform in [-1, 1]."""
+def random_directions(n: int, rng: np.random.Generator) -> list[tuple[float, float, float]]:
+    """``n`` views (THETA, PHI, PA) in degrees of a uniformly random rotation.
+
+    cos THETA uniform in [-1, 1], PHI and PA uniform in [0, 360).  PA is drawn after the
+    directions, so a seed gives the same (THETA, PHI) as it did before PA existed.
+    """
     cos_t = rng.uniform(-1.0, 1.0, n)
     phi = rng.uniform(0.0, 360.0, n)
-    return [(float(np.degrees(np.arccos(c))), float(f)) for c, f in zip(cos_t, phi)]
+    pa = rng.uniform(0.0, 360.0, n)
+    return [(float(np.degrees(np.arccos(c))), float(f), float(a)) for c, f, a in zip(cos_t, phi, pa)]
 
 
-def parse_orientations(spec: str) -> tuple[str, int | None, tuple[float, float] | None]:
+def parse_orientations(spec: str) -> tuple[str, int | None, tuple[float, float, float] | None]:
     """Check an orientation spec; return (kind, n, angles).
 
-    ``faceon`` -> ('faceon', 1, (0, 0)); ``edgeon`` -> ('edgeon', 1, (90, 0));
-    ``random:N`` -> ('random', N, None); ``THETA,PHI`` -> ('fixed', 1, (THETA, PHI)).
+    ``faceon`` -> ('faceon', 1, (0, 0, 0)); ``edgeon`` -> ('edgeon', 1, (90, 0, 0));
+    ``random:N`` -> ('random', N, None); ``THETA,PHI[,PA]`` -> ('fixed', 1, (THETA, PHI, PA)),
+    PA 0 when not given.
     """
     s = spec.strip().lower()
     if s == "faceon":
-        return "faceon", 1, (0.0, 0.0)
+        return "faceon", 1, (0.0, 0.0, 0.0)
     if s == "edgeon":
-        return "edgeon", 1, (90.0, 0.0)
+        return "edgeon", 1, (90.0, 0.0, 0.0)
     if s.startswith("random:"):
         try:
             n = int(s.split(":", 1)[1])
@@ -154,16 +183,19 @@ def parse_orientations(spec: str) -> tuple[str, int | None, tuple[float, float] 
             raise OrientationError(f"--orientations {spec!r}: N in random:N must be an integer 1..100000")
         return "random", n, None
     try:
-        theta, phi = (float(t) for t in s.split(","))
+        angles = [float(t) for t in s.split(",")]
+        if len(angles) not in (2, 3):
+            raise ValueError
     except ValueError:
-        raise OrientationError(f"--orientations {spec!r}: use faceon, edgeon, random:N or THETA,PHI "
+        raise OrientationError(f"--orientations {spec!r}: use faceon, edgeon, random:N or THETA,PHI[,PA] "
                                "(degrees)") from None
-    if not (0.0 <= theta <= 180.0 and np.isfinite(phi)):
-        raise OrientationError(f"--orientations {spec!r}: THETA must be in [0, 180] degrees")
-    return "fixed", 1, (theta, phi)
+    theta, phi, pa = (*angles, 0.0) if len(angles) == 2 else angles
+    if not (0.0 <= theta <= 180.0 and np.isfinite(phi) and np.isfinite(pa)):
+        raise OrientationError(f"--orientations {spec!r}: THETA must be in [0, 180] degrees, PHI and PA finite")
+    return "fixed", 1, (theta, phi, pa)
 
 
-def directions(spec: str, rng: np.random.Generator) -> list[tuple[float, float]]:
-    """The (THETA, PHI) list of a spec, in image order NN = 00, 01, ... (``rng`` only for random)."""
+def directions(spec: str, rng: np.random.Generator) -> list[tuple[float, float, float]]:
+    """The (THETA, PHI, PA) list of a spec, in image order NN = 00, 01, ... (``rng`` only for random)."""
     kind, n, angles = parse_orientations(spec)
     return random_directions(n, rng) if kind == "random" else [angles]

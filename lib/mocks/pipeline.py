@@ -15,20 +15,26 @@ import io
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from lib.fileio import atomic_write, atomic_write_bytes, write_csv, write_json
 from lib.mocks import recipes
+from lib.fileio import package_versions
+from lib.mocks.kcorrection import DEFAULT_KCORR, KCorrector, load_kcorr
 from lib.mocks.light import DEFAULT_SSP, SSPError, load_ssp
 from lib.mocks.orientation import OrientationError, directions
-from lib.mocks.readers import MockInputError, Source, read_source
-from lib.mocks.redshift import COSMOLOGY_NAME, sample_redshift
+from lib.mocks.plausibility import check_field, check_particles
+from lib.mocks.readers import MockInputError
+from lib.mocks.sources import Source, read_source
+from lib.mocks.redshift import COSMOLOGY_NAME, Z_MAX, Z_MIN, redshift_window, sample_redshift
 
-METADATA_COLUMNS = ("file", "galaxy", "orientation", "theta_deg", "phi_deg", "redshift", "logmstar",
-                    "logmstar_field", "n_star", "n_gas", "n_clipped_age", "n_clipped_metals")
+METADATA_COLUMNS = ("file", "galaxy", "orientation", "theta_deg", "phi_deg", "pa_deg", "redshift", "z_flag", "k_r",
+                    "logmstar", "logmstar_field", "n_star", "n_gas", "n_wind", "n_clipped_age", "n_clipped_metals")
 RUN_JSON = "mock_observation_run.json"
+SPIN_DEFAULT = {"sdss": "stars", "paper": "gas"}
+"""``spin='auto'``: the inner stars for the sdss recipe; the gas for the paper recipe, as the paper's engine."""
 
 
 @dataclass(frozen=True)
@@ -45,17 +51,27 @@ class Options:
     save_maps: bool = False
     workers: int = 1
     ssp: str = DEFAULT_SSP
+    kcorr: str = DEFAULT_KCORR  # 'none': rest-frame magnitudes as observed (the behaviour before K-corrections)
+    spin: str = "auto"  # 'auto', 'stars' or 'gas': where the face-on axis comes from
+    force: bool = False  # implausible units and blank cutouts: warn and go on instead of stopping
+
+    @property
+    def spin_from(self) -> str:
+        return SPIN_DEFAULT[self.recipe] if self.spin == "auto" else self.spin
 
 
 @dataclass
 class GalaxyResult:
-    """Outcome of one galaxy: metadata rows and a log line, or one error line."""
+    """Outcome of one galaxy: metadata rows, a log line and warnings, or one error line."""
 
     label: str
     rows: list
     log: str = ""
     error: str = ""
     unexpected: bool = False
+    warnings: list = field(default_factory=list)
+    z_flag: str = ""
+    n_wind: int = 0
 
 
 def _png_bytes(rgba: np.ndarray) -> bytes:
@@ -75,6 +91,8 @@ def _fits_writer(view: recipes.View, opts: Options, name: str):
         hdr = primary.header
         hdr["RUN"], hdr["GALAXY"], hdr["RECIPE"] = opts.run, name, opts.recipe
         hdr["ORIENT"], hdr["DUST"], hdr["SEED"] = opts.orientations, opts.dust, opts.seed
+        hdr["SPIN"] = (opts.spin_from, "face-on axis from the inner stars or gas")
+        hdr["KCORR"] = (os.path.basename(opts.kcorr) if opts.recipe == "sdss" else "none", "K-correction table")
         hdr["ZOPT"], hdr["SSP"] = str(opts.redshift), os.path.basename(opts.ssp)
         hdr["COSMO"] = (COSMOLOGY_NAME if opts.recipe == "sdss" else "none", "cosmology of the sdss recipe")
         hdus = [primary]
@@ -84,6 +102,7 @@ def _fits_writer(view: recipes.View, opts: Options, name: str):
             h["BAND"], h["BUNIT"] = (f"SDSS {band}", "SSP band"), view.bunit
             h["PIXSCALE"], h["PIXUNIT"] = view.pixscale, view.pixunit
             h["THETA"], h["PHI"] = (view.theta, "deg, inclination from face-on"), (view.phi, "deg, azimuth")
+            h["PA"] = (view.pa, "deg, line of nodes ccw from image +x")
             h["RECIPE"] = opts.recipe
             h["REDSHIFT"] = (view.redshift if view.redshift is not None else 0.0,
                              "0: not placed at a redshift (paper recipe)")
@@ -93,26 +112,54 @@ def _fits_writer(view: recipes.View, opts: Options, name: str):
     return write
 
 
+def _redshift(prep: recipes.Prepared, kc: KCorrector | None, opts: Options, rng: np.random.Generator,
+              label: str) -> tuple[float, str, list[str]]:
+    """The galaxy's z, its flag ('' | 'floor' | 'ceiling') and warnings, from its observed-frame r magnitude."""
+    if opts.redshift != "sample":
+        return float(opts.redshift), "", []
+    lum_r = prep.light.lum["r"]
+    k_r = (lambda z: kc.total_k(lum_r, "r", z)) if kc is not None else None
+    m_r = prep.light.abs_mag("r")
+    window = redshift_window(m_r, k_r)
+    z = sample_redshift(m_r, rng, k_r)
+    if window == "ok":
+        return z, "", []
+    flag, where, limit = (("floor", Z_MIN, "fainter than r = 17.77") if window == "too faint"
+                          else ("ceiling", Z_MAX, "brighter than r = 14.5"))
+    return z, flag, [f"{label}: M_r = {m_r:.2f} is {limit} at every z of the SDSS main sample "
+                     f"({Z_MIN}-{Z_MAX}): placed at z = {where}"]
+
+
 def render_galaxy(src: Source, opts: Options, kd_workers: int = -1) -> GalaxyResult:
     """Read, render and write one galaxy; never raises for bad input (see :class:`GalaxyResult`)."""
     t0 = time.time()
     written: list[str] = []
     try:
         p = read_source(src)
+        warnings = list(p.notes) + check_particles(p, force=opts.force)
         ssp = load_ssp(opts.ssp)
-        prep = recipes.prepare(p, ssp, with_dust=opts.dust == "paper", workers=kd_workers)
+        prep = recipes.prepare(p, ssp, with_dust=opts.dust == "paper", workers=kd_workers, spin=opts.spin_from)
         key = p.seed_key()
         views_dirs = directions(opts.orientations, np.random.default_rng([opts.seed, key, 0]))
-        z = None
+        z, z_flag, k_r = None, "", ""
         if opts.recipe == "sdss":
-            z = (sample_redshift(prep.light.abs_mag("r"), np.random.default_rng([opts.seed, key, 1]))
-                 if opts.redshift == "sample" else float(opts.redshift))
+            kc = KCorrector(load_kcorr(opts.kcorr), p["age"], p["metals"]) if opts.kcorr != "none" else None
+            z, z_flag, w = _redshift(prep, kc, opts, np.random.default_rng([opts.seed, key, 1]), src.label)
+            warnings += w
+            if kc is not None:
+                k_r = round(float(kc.total_k(prep.light.lum["r"], "r", [z])[0]), 4)
+                prep = recipes.observed_frame(prep, kc, z)
         views = []
-        for nn, (theta, phi) in enumerate(views_dirs):
+        for nn, (theta, phi, pa) in enumerate(views_dirs):
             if opts.recipe == "paper":
-                views.append(recipes.paper_view(prep, theta, phi))
+                v = recipes.paper_view(prep, theta, phi, pa)
+                what = f"{recipes.PAPER_WIDTH_KPC:g} kpc"
             else:
-                views.append(recipes.sdss_view(prep, theta, phi, z, np.random.default_rng([opts.seed, key, 2, nn])))
+                v = recipes.sdss_view(prep, theta, phi, z, np.random.default_rng([opts.seed, key, 2, nn]), pa)
+                what = f"64-pixel SDSS (z = {z:.3f})"
+            warnings += check_field(f"{src.label} view {nn:02d}", v.mass_field, float(p["mass"].sum()), what,
+                                    force=opts.force)
+            views.append(v)
         ext = "png" if opts.recipe == "paper" else "jpg"
         rows = []
         for nn, v in enumerate(views):
@@ -128,23 +175,26 @@ def render_galaxy(src: Source, opts: Options, kd_workers: int = -1) -> GalaxyRes
                 fpath = os.path.join(opts.out, "maps", f"{stem}.fits")
                 atomic_write(fpath, _fits_writer(v, opts, p.name))
                 written.append(fpath)
-            rows.append([os.path.basename(path), p.name, nn, round(v.theta, 4), round(v.phi, 4),
-                         "" if z is None else round(z, 5), round(prep.logmstar, 4),
-                         round(float(np.log10(v.mass_field)), 4), p.n_star, p.n_gas,
+            rows.append([os.path.basename(path), p.name, nn, round(v.theta, 4), round(v.phi, 4), round(v.pa, 4),
+                         "" if z is None else round(z, 5), z_flag, k_r, round(prep.logmstar, 4),
+                         round(float(np.log10(v.mass_field)), 4), p.n_star, p.n_gas, p.n_wind,
                          prep.light.n_clipped_age, prep.light.n_clipped_metals])
-        zs = "" if z is None else f", z = {z:.3f}"
-        log = (f"{p.name}: {len(views)} images, {p.n_star} stars, {p.n_gas} gas, log M* = {prep.logmstar:.2f}{zs}, "
+        zs = "" if z is None else f", z = {z:.3f}" + (f" ({z_flag})" if z_flag else "")
+        wind = f" ({p.n_wind} wind particles left out)" if p.n_wind else ""
+        log = (f"{p.name}: {len(views)} images, {p.n_star} stars{wind}, {p.n_gas} gas, log M* = {prep.logmstar:.2f}{zs}, "
                f"clipped age/Z {prep.light.n_clipped_age}/{prep.light.n_clipped_metals}, {time.time() - t0:.1f} s")
-        return GalaxyResult(src.label, rows, log=log)
+        return GalaxyResult(src.label, rows, log=log, warnings=warnings, z_flag=z_flag, n_wind=p.n_wind)
     except (MockInputError, OrientationError, SSPError) as exc:
         error, unexpected = str(exc), False
     except OSError as exc:
-        error, unexpected = f"{src.label}: cannot write the outputs ({exc})", False
+        error, unexpected = f"cannot write the outputs ({exc})", False
     except Exception as exc:  # a bug, not bad input: still one line, and the other galaxies go on
-        error, unexpected = f"{src.label}: unexpected {type(exc).__name__}: {exc}", True
+        error, unexpected = f"unexpected {type(exc).__name__}: {exc}", True
     for path in written:  # no partial output for a failed galaxy
         if os.path.exists(path):
             os.unlink(path)
+    if not error.startswith(src.label):  # every error line names its galaxy's file
+        error = f"{src.label}: {error}"
     return GalaxyResult(src.label, [], error=error, unexpected=unexpected)
 
 
@@ -159,22 +209,6 @@ def _merge_metadata(path: str, rows: list, out: str) -> list:
                 if f and f not in new_files and os.path.exists(os.path.join(out, f)):
                     old.append([r.get(c, "") for c in METADATA_COLUMNS])
     return sorted(old + rows, key=lambda r: r[0])
-
-
-def _versions() -> dict:
-    try:
-        from lib.fileio import package_versions
-        return package_versions("h5py", "pynbody")
-    except ImportError:  # older lib/fileio: the same information, inline
-        import platform
-        from importlib.metadata import PackageNotFoundError, version
-        out = {"python": platform.python_version()}
-        for name in ("numpy", "scipy", "astropy", "galsim", "pillow", "h5py", "pynbody"):
-            try:
-                out[name] = version(name)
-            except PackageNotFoundError:
-                out[name] = "not installed"
-        return out
 
 
 def run(sources: list[Source], opts: Options, log=print, progress: bool = True) -> list[GalaxyResult]:
@@ -214,6 +248,11 @@ def run(sources: list[Source], opts: Options, log=print, progress: bool = True) 
               "n_galaxies": len(sources), "n_done": sum(1 for r in results if not r.error),
               "n_images": len(rows), "seconds": round(time.time() - t0, 2),
               "cosmology": COSMOLOGY_NAME if opts.recipe == "sdss" else None,
-              "errors": sorted(r.error for r in results if r.error), "versions": _versions()}
+              "n_z_floor": sum(1 for r in results if r.z_flag == "floor"),
+              "n_z_ceiling": sum(1 for r in results if r.z_flag == "ceiling"),
+              "n_wind": sum(r.n_wind for r in results),
+              "errors": sorted(r.error for r in results if r.error),
+              "warnings": sorted(w for r in results for w in r.warnings),
+              "versions": package_versions("h5py", "pynbody")}
     write_json(os.path.join(opts.out, RUN_JSON), record)
     return results

@@ -50,6 +50,8 @@ class Particles:
     name: str
     label: str
     arrays: dict = field(repr=False)
+    counts: dict = field(default_factory=dict)  # particles left out by the reader, e.g. {'wind': 12}
+    notes: list = field(default_factory=list)  # one line each: what the reader could not do (e.g. no initial mass)
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self.arrays[key]
@@ -64,6 +66,10 @@ class Particles:
     @property
     def n_gas(self) -> int:
         return len(self.arrays["gas_pos"]) if "gas_pos" in self.arrays else 0
+
+    @property
+    def n_wind(self) -> int:
+        return int(self.counts.get("wind", 0))
 
     def seed_key(self) -> int:
         """A stable integer from the galaxy name: per-galaxy random streams do not depend on file order."""
@@ -115,80 +121,6 @@ def validate(arrays: dict, name: str, label: str) -> Particles:
     return Particles(name=safe_name(name), label=label, arrays=out)
 
 
-# ----------------------------------------------------------------------------- sources
-@dataclass(frozen=True)
-class Source:
-    """Where one galaxy comes from: ``kind`` npz | hdf5 | pynbody, the path, and a group or halo."""
-
-    kind: str
-    path: str
-    key: str | int | None = None
-
-    @property
-    def label(self) -> str:
-        if self.kind == "hdf5":
-            return f"{self.path} (group {self.key})"
-        if self.kind == "pynbody" and self.key is not None:
-            return f"{self.path} (halo {self.key})"
-        return self.path
-
-    @property
-    def name(self) -> str:
-        stem = os.path.basename(os.path.normpath(self.path))
-        if self.kind == "npz":
-            return safe_name(os.path.splitext(stem)[0])
-        if self.kind == "hdf5":
-            return safe_name(str(self.key))
-        root, ext = os.path.splitext(stem)  # Gadget/SWIFT HDF5 snapshots: drop the extension only
-        stem = root if ext.lower() in (".hdf5", ".h5", ".hdf") else stem  # (Tipsy's 'g8.26e11.01024' keeps its dots)
-        return safe_name(stem if self.key is None else f"{stem}-h{self.key}")
-
-
-def _hdf5_groups(path: str) -> list[str]:
-    import h5py
-    try:
-        with h5py.File(path, "r") as f:
-            return sorted(k for k, v in f.items() if isinstance(v, h5py.Group))
-    except OSError as exc:
-        raise MockInputError(f"{path}: cannot read the HDF5 file ({exc})") from None
-
-
-def list_sources(paths: list[str]) -> tuple[list[Source], list[str]]:
-    """Galaxies in the given NPZ / HDF5 files or folders (searched recursively, sorted).
-
-    Returns the sources and one-line problems (missing path, unreadable HDF5 file, no
-    particle files in a folder) for the caller to report; the other galaxies still run.
-    """
-    files, problems = [], []
-    for p in paths:
-        if os.path.isdir(p):
-            found = sorted(os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs
-                           if f.lower().endswith(PARTICLE_EXTS) and not f.startswith("."))
-            if not found:
-                problems.append(f"{p}: no particle files (*.npz, *.h5, *.hdf5) in this folder")
-            files += found
-        elif os.path.isfile(p):
-            files.append(p)
-        else:
-            problems.append(f"{p}: no such file or folder")
-    sources = []
-    for f in files:
-        if f.lower().endswith(".npz"):
-            sources.append(Source("npz", f))
-        elif f.lower().endswith((".h5", ".hdf5")):
-            try:
-                groups = _hdf5_groups(f)
-            except MockInputError as exc:
-                problems.append(str(exc))
-                continue
-            if not groups:
-                problems.append(f"{f}: no groups (one group per galaxy expected)")
-            sources += [Source("hdf5", f, g) for g in groups]
-        else:
-            problems.append(f"{f}: not a particle file (expected .npz, .h5 or .hdf5)")
-    return sources, problems
-
-
 # ----------------------------------------------------------------------------- readers
 def read_npz(path: str) -> Particles:
     """One galaxy from an NPZ file (fields in the module docstring)."""
@@ -201,21 +133,21 @@ def read_npz(path: str) -> Particles:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError) as exc:
         raise MockInputError(f"{path}: cannot read the NPZ file ({exc})") from None
-    return validate(arrays, Source("npz", path).name, path)
+    return validate(arrays, os.path.splitext(os.path.basename(path))[0], path)
 
 
 def read_hdf5(path: str, group: str) -> Particles:
     """One galaxy from a group of an HDF5 file (datasets named as the NPZ fields)."""
     import h5py
-    src = Source("hdf5", path, group)
+    label = f"{path} (group {group})"
     try:
         with h5py.File(path, "r") as f:
             if group not in f:
-                raise MockInputError(f"{src.label}: no such group")
+                raise MockInputError(f"{label}: no such group")
             arrays = {k: v[()] for k, v in f[group].items() if isinstance(v, h5py.Dataset)}
     except OSError as exc:
-        raise MockInputError(f"{src.label}: cannot read the HDF5 file ({exc})") from None
-    return validate(arrays, src.name, src.label)
+        raise MockInputError(f"{label}: cannot read the HDF5 file ({exc})") from None
+    return validate(arrays, safe_name(group), label)
 
 
 def require_pynbody():
@@ -227,7 +159,7 @@ def require_pynbody():
     return pynbody
 
 
-def read_snapshot(path: str, halo: int | None = None) -> Particles:
+def read_snapshot(path: str, halo: int | None = None, name: str | None = None, label: str | None = None) -> Particles:
     """Stars (and gas) of a snapshot pynbody reads, or of halo ``halo`` of its catalogue.
 
     Units are converted with pynbody (``physical_units``): kpc, km/s, Msun, Gyr, K.
@@ -235,7 +167,11 @@ def read_snapshot(path: str, halo: int | None = None) -> Particles:
     the particle files); gas smoothing lengths are used when the snapshot stores them.
     """
     pynbody = require_pynbody()
-    src = Source("pynbody", path, halo)
+    label = label or (path if halo is None else f"{path} (halo {halo})")
+    if name is None:
+        root, ext = os.path.splitext(os.path.basename(os.path.normpath(path)))
+        stem = root if ext.lower() in (".hdf5", ".h5", ".hdf") else root + ext
+        name = stem if halo is None else f"{stem}-h{halo}"
     if not os.path.exists(path):
         raise MockInputError(f"{path}: no such snapshot")
     try:
@@ -258,7 +194,7 @@ def read_snapshot(path: str, halo: int | None = None) -> Particles:
     try:
         stars = gal.s
         if len(stars) == 0:
-            raise MockInputError(f"{src.label}: no star particles")
+            raise MockInputError(f"{label}: no star particles")
         arrays["pos"] = np.asarray(stars["pos"].in_units("kpc"))
         arrays["vel"] = np.asarray(stars["vel"].in_units("km s^-1"))
         arrays["mass"] = np.asarray(stars["mass"].in_units("Msol"))
@@ -267,16 +203,16 @@ def read_snapshot(path: str, halo: int | None = None) -> Particles:
     except MockInputError:
         raise
     except Exception as exc:
-        raise MockInputError(f"{src.label}: cannot get the star fields from the snapshot "
+        raise MockInputError(f"{label}: cannot get the star fields from the snapshot "
                              f"({type(exc).__name__}: {exc})") from None
     optional = {"massform": (stars, "massform", "Msol"), "gas_pos": (gal.g, "pos", "kpc"),
                 "gas_vel": (gal.g, "vel", "km s^-1"), "gas_mass": (gal.g, "mass", "Msol"),
                 "gas_temp": (gal.g, "temp", "K")}
-    for key, (fam, name, unit) in optional.items():
+    for key, (fam, field_name, unit) in optional.items():
         if len(fam) == 0:
             continue
         try:  # loadable or derivable (e.g. Gadget's temperature from internal energy); else left out
-            arrays[key] = np.asarray(fam[name].in_units(unit))
+            arrays[key] = np.asarray(fam[field_name].in_units(unit))
         except Exception:
             arrays.pop(key, None)
     if len(gal.g) and "gas_pos" in arrays and "smooth" in gal.g.loadable_keys():
@@ -284,16 +220,7 @@ def read_snapshot(path: str, halo: int | None = None) -> Particles:
     if any(k not in arrays for k in GAS_FIELDS):  # gas only with every field (e.g. no temperature: no gas)
         for k in (*GAS_FIELDS, *OPTIONAL_GAS):
             arrays.pop(k, None)
-    return validate(arrays, src.name, src.label)
-
-
-def read_source(src: Source) -> Particles:
-    """Read the galaxy of ``src``."""
-    if src.kind == "npz":
-        return read_npz(src.path)
-    if src.kind == "hdf5":
-        return read_hdf5(src.path, str(src.key))
-    return read_snapshot(src.path, src.key)
+    return validate(arrays, name, label)
 
 
 def write_npz(path: str, arrays: dict) -> None:

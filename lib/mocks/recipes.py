@@ -8,7 +8,8 @@ smoothing lengths (stars among stars, gas among gas), SSP light.  Then, per view
            ``make_lupton_rgb(i, r, g, minimum=0, Q=20, stretch=0.1)``, rows flipped as
            ``plt.imsave(origin='lower')`` did, RGBA with alpha 255 (the paper's PNGs).
            No PSF, no noise, no redshift.
-``sdss``   (:func:`sdss_view`): the galaxy at redshift z (lib/mocks/redshift.py), rendered
+``sdss``   (:func:`sdss_view`): the galaxy at redshift z (lib/mocks/redshift.py), its light
+           in the observed frame (:func:`observed_frame`, lib/mocks/kcorrection.py), rendered
            2x finer than the SDSS pixel on a 66 x 66 pixel canvas and summed into SDSS
            pixels (nanomaggies per 0.396127 arcsec pixel), optional dust, then this
            project's SDSS imaging model (lib/galaxies/imaging.py: Moffat PSF, sky and
@@ -16,11 +17,12 @@ smoothing lengths (stars among stars, gas among gas), SSP light.  Then, per view
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from lib.mocks import dust as dustlib
+from lib.mocks.kcorrection import KCorrector
 from lib.mocks.light import Light, SSPTable, star_light
 from lib.mocks.orientation import find_frame, view_matrix
 from lib.mocks.projection import Grid, project, smoothing_lengths
@@ -58,9 +60,13 @@ class Prepared:
         return float(np.log10(self.particles["mass"].sum()))
 
 
-def prepare(p: Particles, ssp: SSPTable, with_dust: bool, workers: int = -1) -> Prepared:
-    """Frame, smoothing lengths and light of galaxy ``p`` (shared by all its views)."""
-    frame = find_frame(p["pos"], p["vel"], p["mass"], p.get("gas_pos"), p.get("gas_vel"), p.get("gas_mass"))
+def prepare(p: Particles, ssp: SSPTable, with_dust: bool, workers: int = -1, spin: str = "stars") -> Prepared:
+    """Frame, smoothing lengths and light of galaxy ``p`` (shared by all its views).
+
+    ``spin``: the face-on axis from the inner 'stars' or (the paper's engine) the 'gas'.
+    """
+    frame = find_frame(p["pos"], p["vel"], p["mass"], p.get("gas_pos"), p.get("gas_vel"), p.get("gas_mass"),
+                       spin=spin)
     star_xyz = frame.apply(p["pos"])
     star_h = p["smooth"] if p.get("smooth") is not None else smoothing_lengths(p["pos"], workers=workers)
     light = star_light(ssp, p["massform"], p["age"], p["metals"])
@@ -70,6 +76,17 @@ def prepare(p: Particles, ssp: SSPTable, with_dust: bool, workers: int = -1) -> 
         gas_h = p["gas_smooth"] if p.get("gas_smooth") is not None else smoothing_lengths(p["gas_pos"], workers=workers)
         gas_w = dustlib.column_weights(p["gas_mass"], p["gas_temp"])
     return Prepared(p, star_xyz, star_h, light, gas_xyz, gas_h, gas_w)
+
+
+def observed_frame(prep: Prepared, kc: KCorrector, z: float) -> Prepared:
+    """The galaxy with each particle's g, r, i light as seen through the SDSS filters at ``z``.
+
+    Rest-frame luminosity x 10^(-0.4 K(Z, age, z)) per particle (lib/mocks/kcorrection.py);
+    everything else (frame, smoothing lengths, gas) shared with ``prep``.
+    """
+    lum = {b: l * kc.factors(b, z) for b, l in prep.light.lum.items()}
+    light = Light(lum=lum, n_clipped_age=prep.light.n_clipped_age, n_clipped_metals=prep.light.n_clipped_metals)
+    return replace(prep, light=light)
 
 
 @dataclass
@@ -83,6 +100,7 @@ class View:
 
     theta: float
     phi: float
+    pa: float
     redshift: float | None
     maps: dict
     image: np.ndarray
@@ -98,8 +116,8 @@ def _turn(xyz: np.ndarray, rot: np.ndarray) -> np.ndarray:
     return (rot @ xyz.T).T
 
 
-def _rotated(prep: Prepared, theta: float, phi: float) -> tuple[np.ndarray, np.ndarray | None]:
-    rot = view_matrix(theta, phi)
+def _rotated(prep: Prepared, theta: float, phi: float, pa: float) -> tuple[np.ndarray, np.ndarray | None]:
+    rot = view_matrix(theta, phi, pa)
     gas = _turn(prep.gas_xyz, rot) if prep.gas_xyz is not None else None
     return _turn(prep.star_xyz, rot), gas
 
@@ -136,20 +154,20 @@ def lupton_paper(i: np.ndarray, r: np.ndarray, g: np.ndarray) -> np.ndarray:
             return make_lupton_rgb(i, r, g, minimum=0, Q=LUPTON_Q, stretch=LUPTON_STRETCH)
 
 
-def paper_view(prep: Prepared, theta: float, phi: float) -> View:
+def paper_view(prep: Prepared, theta: float, phi: float, pa: float = 0.0) -> View:
     """The paper's 500 x 500 PNG of one view (maps in 10^(-0.4 M) per pc^2)."""
-    xyz, gas = _rotated(prep, theta, phi)
+    xyz, gas = _rotated(prep, theta, phi, pa)
     n_field, m_field = _field_stars(prep, xyz, PAPER_WIDTH_KPC / 2, f"{PAPER_WIDTH_KPC:g} kpc")
     grid = Grid(PAPER_NPIX, PAPER_WIDTH_KPC)
     per_pc2 = 1.0 / (grid.pixel**2 * PC2_PER_KPC2)  # 0.1 kpc pixels = 1e4 pc^2
     maps = _starlight_maps(prep, xyz, grid, per_pc2, gas)
     rgb = lupton_paper(maps["i"], maps["r"], maps["g"])[::-1]  # PNG row 0 = +y (origin='lower')
     rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
-    return View(theta, phi, None, maps, np.ascontiguousarray(rgba), n_field, m_field,
+    return View(theta, phi, pa, None, maps, np.ascontiguousarray(rgba), n_field, m_field,
                 "10**(-0.4*M_AB) pc**-2", grid.pixel, "kpc")
 
 
-def sdss_maps(prep: Prepared, theta: float, phi: float, z: float) -> tuple[dict, int, float, float]:
+def sdss_maps(prep: Prepared, theta: float, phi: float, z: float, pa: float = 0.0) -> tuple[dict, int, float, float]:
     """Noiseless, PSF-free g, r, i maps on the 66 x 66 SDSS canvas (nanomaggies per pixel).
 
     Returns (maps, n_field, mass_field, kpc per SDSS pixel); maps have row 0 at -y.
@@ -159,7 +177,7 @@ def sdss_maps(prep: Prepared, theta: float, phi: float, z: float) -> tuple[dict,
     d_a, d_l = distances_mpc(z)
     kpc_px = d_a * 1e3 * imaging.SDSS_PIXEL_SCALE * np.pi / (180.0 * 3600.0)
     canvas = imaging.CUTOUT_SIZE + 2  # the imaging model's room for the server's sub-pixel shift
-    xyz, gas = _rotated(prep, theta, phi)
+    xyz, gas = _rotated(prep, theta, phi, pa)
     n_field, m_field = _field_stars(prep, xyz, imaging.CUTOUT_SIZE / 2 * kpc_px,
                                     f"{imaging.CUTOUT_SIZE}-pixel SDSS (z = {z:.3f})")
     grid = Grid(canvas * SDSS_OVERSAMPLE, canvas * kpc_px)
@@ -169,12 +187,13 @@ def sdss_maps(prep: Prepared, theta: float, phi: float, z: float) -> tuple[dict,
     return maps, n_field, m_field, kpc_px
 
 
-def sdss_view(prep: Prepared, theta: float, phi: float, z: float, rng: np.random.Generator) -> View:
+def sdss_view(prep: Prepared, theta: float, phi: float, z: float, rng: np.random.Generator,
+              pa: float = 0.0) -> View:
     """An SDSS-like 64 x 64 colour cutout of one view at redshift ``z`` (JPEG-ready)."""
     from lib.galaxies import imaging
 
-    maps, n_field, m_field, _ = sdss_maps(prep, theta, phi, z)
+    maps, n_field, m_field, _ = sdss_maps(prep, theta, phi, z, pa)
     # imaging keeps row order; flip so that +y is up in the JPEG, as in the paper's PNGs
     rgb = imaging.observe({b: m[::-1] for b, m in maps.items()}, imaging.SDSS_PIXEL_SCALE, rng)
     crop = {b: m[1:-1, 1:-1] for b, m in maps.items()}  # the 64 x 64 field
-    return View(theta, phi, z, crop, rgb, n_field, m_field, "nanomaggy", imaging.SDSS_PIXEL_SCALE, "arcsec")
+    return View(theta, phi, pa, z, crop, rgb, n_field, m_field, "nanomaggy", imaging.SDSS_PIXEL_SCALE, "arcsec")

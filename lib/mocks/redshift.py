@@ -4,15 +4,17 @@ Cosmology: astropy ``Planck13`` (H0 = 67.77, Omega_m = 0.307; NIHAO used Planck 
 parameters, and lib/galaxies' SDSS-like population uses the same cosmology).
 
 * Angular size: physical kpc per SDSS pixel = D_A x 0.396127 arcsec.
-* Flux: m_AB = M_AB + 5 log10(D_L / 10 pc) per band, f = 10^(-0.4 (m - 22.5)) nanomaggies.
-  Since D_L = (1+z)^2 D_A, surface brightness falls as (1+z)^-4 in every band: the
-  bolometric dimming.  Ignored: K-corrections (the rest-frame SSP magnitude is used as the
-  observed-frame one, i.e. no bandwidth term and no shift of the SED through the filters),
-  evolution, Galactic extinction, intergalactic absorption.
+* Flux: m_AB = M_AB + 5 log10(D_L / 10 pc) + K per band, f = 10^(-0.4 (m - 22.5))
+  nanomaggies.  Since D_L = (1+z)^2 D_A, surface brightness falls as (1+z)^-4 (the
+  bolometric dimming); the K-correction of each particle's population
+  (lib/mocks/kcorrection.py) adds the shift of its spectrum through the SDSS filters.
+  Ignored: evolution, Galactic extinction, intergalactic absorption.
 * ``--redshift sample``: z drawn per galaxy (seeded) as the SDSS main galaxy sample would
   have seen that galaxy: uniform in comoving volume over 0.02 <= z <= 0.25 where its
-  apparent r magnitude lies in the sample's 14.5 <= r <= 17.77 (median z ~ 0.1).  A galaxy
-  too faint for the sample at z = 0.02 is placed at 0.02; one still too bright at 0.25 at 0.25.
+  apparent, observed-frame r magnitude (K-corrected, the same light as its images) lies in
+  the sample's 14.5 <= r <= 17.77 (median z ~ 0.1).  A galaxy too faint for the sample even
+  at z = 0.02 is placed at 0.02 and one still too bright at 0.25 at 0.25: both are reported
+  (:func:`redshift_window`), warned about and counted in the run record.
 """
 from __future__ import annotations
 
@@ -61,10 +63,27 @@ def _z_table():
     return z, dm, dv
 
 
-def sample_redshift(abs_mag_r: float, rng: np.random.Generator) -> float:
-    """Draw z for a galaxy of absolute r magnitude ``abs_mag_r`` (module docstring)."""
+def redshift_window(abs_mag_r: float, k_r=None) -> str:
+    """Where the sample's magnitude window lies for this galaxy: 'ok', 'too faint' or 'too bright'.
+
+    ``k_r``: a function z (M,) -> K_r (M,) of the galaxy's summed light, or None (no K).
+    """
+    z, dm, _ = _z_table()
+    r = abs_mag_r + dm + (k_r(z) if k_r is not None else 0.0)
+    ok = (r >= R_BRIGHT) & (r <= R_FAINT)
+    if ok.any():
+        return "ok"
+    return "too faint" if r[0] > R_FAINT else "too bright"
+
+
+def sample_redshift(abs_mag_r: float, rng: np.random.Generator, k_r=None) -> float:
+    """Draw z for a galaxy of absolute (rest-frame) r magnitude ``abs_mag_r`` (module docstring).
+
+    ``k_r``: a function z (M,) -> K_r (M,) giving the observed-frame r magnitude
+    ``abs_mag_r + DM(z) + K_r(z)``; None treats the rest-frame magnitude as observed.
+    """
     z, dm, dv = _z_table()
-    r = abs_mag_r + dm
+    r = abs_mag_r + dm + (k_r(z) if k_r is not None else 0.0)
     ok = (r >= R_BRIGHT) & (r <= R_FAINT)
     if not ok.any():
         return Z_MIN if r[0] > R_FAINT else Z_MAX
