@@ -39,3 +39,19 @@ def test_holm_on_known_p_values():
     f = holm_flags({"ks_pvalue": 0.02, "c2st_p": 0.03, "mmd2_p": 0.04})
     assert not any(f.values())  # 0.02 > 0.05/3: Holm stops at the first
     assert verdict({"n_images": 1, "ks_pvalue": float("nan")}) == "not tested (n=1)"
+
+
+def test_summary_groups_suites_by_model_prefix():
+    from lib.rating.verdict import model_of, summary_table
+    assert model_of(["NIHAO_noAGN_1", "TNG", "NIHAO_noAGN_2", "NIHAO_AGN_1"]) == {
+        "NIHAO_noAGN_1": "NIHAO_noAGN", "NIHAO_noAGN_2": "NIHAO_noAGN", "TNG": "TNG", "NIHAO_AGN_1": "NIHAO_AGN_1"}
+    import pandas as pd
+    nan = float("nan")
+    cols = ["n_groups", "overlap_paper", "overlap_paper_null_q025", "overlap_paper_null_q975", "c2st_auroc_null_q025",
+            "c2st_auroc_null_q975", "ks_pvalue", "c2st_p", "mmd2_p", "overlap", "overlap_lo", "overlap_hi",
+            "c2st_auroc", "c2st_auroc_lo", "c2st_auroc_hi"]
+    rows = [dict(suite=s, role="suite", mass_bin="all", n_images=10, too_few=False, verdict="v", **{c: nan for c in cols})
+            for s in ["NIHAO_noAGN_1", "TNG", "NIHAO_noAGN_2"]]
+    out = summary_table(pd.DataFrame(rows))
+    assert list(out["suite"]) == ["NIHAO_noAGN_1", "NIHAO_noAGN_2", "TNG"]  # one model's rows together
+    assert list(out["model"]) == ["NIHAO_noAGN", "NIHAO_noAGN", "TNG"]

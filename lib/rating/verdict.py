@@ -98,7 +98,8 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        String cells: ``suite, mass_bin, n`` (images/galaxies, ``*`` = too few),
+        String cells: ``model`` (:func:`model_of`; rows of one model kept together, in the order the
+        models first appear; left out when no two suites share a model), ``suite, mass_bin, n`` (images/galaxies, ``*`` = too few),
         ``A: overlap [95%]`` (relative to its ceiling, with its interval), ``A: paper overlap (null band)``,
         ``latent: C2ST AUROC [95%]``, ``C2ST AUROC null band``, ``p: KS / C2ST / MMD`` and ``verdict``.
     """
@@ -110,14 +111,30 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
         band = _band(r["overlap_paper_null_q025"], r["overlap_paper_null_q975"])
         cband = _band(r["c2st_auroc_null_q025"], r["c2st_auroc_null_q975"])
         p = " / ".join("-" if not np.isfinite(r[k]) else f"{r[k]:.3f}" for k in TESTS)
-        rows.append({"suite": r["suite"], "mass_bin": r["mass_bin"], "n": n,
+        rows.append({"model": "", "suite": r["suite"], "mass_bin": r["mass_bin"], "n": n,
                      "A: overlap [95%]": _iv(r["overlap"], r["overlap_lo"], r["overlap_hi"]),
                      "A: paper overlap (null band)": f"{paper} ({band})" if band else paper,
                      "latent: C2ST AUROC [95%]": _iv(r["c2st_auroc"], r["c2st_auroc_lo"], r["c2st_auroc_hi"]),
                      "C2ST AUROC null band": cband,
                      "p: KS / C2ST / MMD": p,
                      "verdict": r["verdict"]})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    models = model_of(list(dict.fromkeys(out["suite"])))
+    out["model"] = out["suite"].map(models)
+    if (out["model"] == out["suite"]).all():  # no two suites of one model: the column says nothing
+        return out.drop(columns="model")
+    first = {m: i for i, m in reversed(list(enumerate(out["model"])))}
+    return out.iloc[sorted(range(len(out)), key=lambda i: (first[out["model"].iat[i]], i))].reset_index(drop=True)
+
+
+def model_of(suites: list[str]) -> dict[str, str]:
+    """Each suite's model: the name before its last ``_`` when another suite shares that prefix
+    (``NIHAO_noAGN_1``, ``NIHAO_noAGN_2`` -> ``NIHAO_noAGN``), else the suite's own name."""
+    prefix = {s: s.rsplit("_", 1)[0] if "_" in s else s for s in suites}
+    counts = pd.Series(list(prefix.values())).value_counts()
+    return {s: p if counts[p] > 1 else s for s, p in prefix.items()}
 
 
 def summary_markdown(summary: pd.DataFrame, table: pd.DataFrame | None = None) -> str:
