@@ -18,6 +18,7 @@ import os
 import sys
 
 from lib import mocks
+from options import parse_shard
 
 PROG = "mock_observation.py"
 
@@ -72,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run name, the first part of every file name, without '_' (default: the --out folder's "
                    "name, '_' -> '-')")
     p.add_argument("--seed", type=int, default=0, help="seed of orientations, redshifts and noise (default: 0)")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="render only galaxies I, I+N, ... of the inputs sorted by name (I counts from 0), writing "
+                        "metadata.shard-I-of-N.csv and its run record; join the N shards with --merge_shards OUT")
+    p.add_argument("--merge_shards", "--merge-shards", default=None, metavar="OUT",
+                   help="merge the shard tables and run records in OUT into metadata.csv and "
+                        "mock_observation_run.json (as one process writes them), then exit")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="galaxies rendered in parallel (default: 1)")
     p.add_argument("--ssp", default=None, metavar="NPZ",
                    help="SSP magnitude table (default: data/ssp/bpass_ugriz_sin_imf135_300.npz, the paper's)")
@@ -131,6 +138,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {len(paths)} example galaxies to {args.make_example}: "
                   + ", ".join(os.path.basename(p) for p in paths))
             return 0
+        if args.merge_shards:
+            record = mocks.merge_shards(args.merge_shards)
+            print(f"merged {record['merged_shards']} shards: {record['n_images']} images of {record['n_done']} "
+                  f"galaxies in {args.merge_shards}/metadata.csv")
+            return 0
+        shard = None
+        if args.shard is not None:
+            try:
+                shard = parse_shard(args.shard)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
         check(args)
         ssp = args.ssp or mocks.DEFAULT_SSP
         mocks.load_ssp(ssp)  # a bad table stops the run before any galaxy
@@ -159,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     opts = mocks.Options(out=args.out, run=args.run, recipe=args.recipe, orientations=args.orientations,
                          dust=args.dust, redshift=args.redshift, seed=args.seed, save_maps=args.save_maps,
                          workers=args.workers, ssp=ssp, kcorr=args.kcorr, spin=args.spin, force=args.force)
-    results = mocks.run(sources, opts) if sources else []
+    if shard is not None:
+        sources = mocks.select_shard(sources, *shard)
+    results = mocks.run(sources, opts, shard=shard) if sources else []
     failed = [r for r in results if r.error]
     for r in results:
         for w in r.warnings:
@@ -167,8 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in failed:
         print(f"{PROG}: error: {r.error}", file=sys.stderr)
     n_images = sum(len(r.rows) for r in results)
+    written = f"shard {shard[0]} of {shard[1]}'s table and run record" if shard else f"metadata.csv, {mocks.RUN_JSON}"
     print(f"wrote {n_images} images of {len(results) - len(failed)} galaxies to {args.out} "
-          f"(metadata.csv, {mocks.RUN_JSON}); {len(failed) + len(problems)} failed")
+          f"({written}); {len(failed) + len(problems)} failed")
     if any(r.unexpected for r in failed):
         return 1
     return 2 if failed or problems or not sources else 0

@@ -19,6 +19,7 @@ Data flow (one galaxy; ``pipeline.run`` does many, in parallel)::
         |           sdss:  galaxy at redshift z (redshift.py) -> nanomaggies at 0.396"/px ->
         |                  lib/galaxies/imaging.py (PSF, sky noise, SDSS colour JPEG, 64x64)
     pipeline.py     images, optional FITS maps, metadata.csv, mock_observation_run.json
+    shards.py       --shard I/N: which galaxies a shard renders, and the merge of the shards' files
 
 ``example.py`` writes particle realisations of a few toy galaxies (the embedded example).
 This facade re-exports the public names: ``from lib import mocks`` is the one import callers need.
@@ -35,9 +36,11 @@ from lib.mocks.readers import (MockInputError, Particles, read_hdf5, read_npz, r
                                write_npz)
 from lib.mocks.sources import Source, list_sources, read_source, snapshot_source
 from lib.mocks.plausibility import check_field, check_particles
+from lib.mocks.shards import merge_shards, select_shard
 from lib.mocks.recipes import Prepared, View, observed_frame, paper_view, prepare, sdss_maps, sdss_view
 
 __all__ = [
+    "merge_shards", "select_shard",
     "projection", "readers", "EXAMPLES", "make_galaxy", "write_examples", "DEFAULT_SSP", "Light", "SSPError",
     "SSPTable", "load_ssp", "ssp_magnitudes", "star_light", "Frame", "OrientationError", "directions",
     "faceon_matrix", "find_frame", "parse_orientations", "random_directions", "shrinking_sphere_centre",

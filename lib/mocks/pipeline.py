@@ -21,6 +21,7 @@ import numpy as np
 
 from lib.fileio import atomic_write, atomic_write_bytes, write_csv, write_json
 from lib.mocks import recipes
+from lib.evaluate import shard_path
 from lib.fileio import package_versions
 from lib.mocks.kcorrection import DEFAULT_KCORR, KCorrector, load_kcorr
 from lib.mocks.light import DEFAULT_SSP, SSPError, load_ssp
@@ -33,6 +34,7 @@ from lib.mocks.redshift import COSMOLOGY_NAME, Z_MAX, Z_MIN, redshift_window, sa
 METADATA_COLUMNS = ("file", "galaxy", "orientation", "theta_deg", "phi_deg", "pa_deg", "redshift", "z_flag", "k_r",
                     "logmstar", "logmstar_field", "n_star", "n_gas", "n_wind", "n_clipped_age", "n_clipped_metals")
 RUN_JSON = "mock_observation_run.json"
+METADATA_CSV = "metadata.csv"
 SPIN_DEFAULT = {"sdss": "stars", "paper": "gas"}
 """``spin='auto'``: the inner stars for the sdss recipe; the gas for the paper recipe, as the paper's engine."""
 
@@ -198,7 +200,7 @@ def render_galaxy(src: Source, opts: Options, kd_workers: int = -1) -> GalaxyRes
     return GalaxyResult(src.label, [], error=error, unexpected=unexpected)
 
 
-def _merge_metadata(path: str, rows: list, out: str) -> list:
+def merge_metadata(path: str, rows: list, out: str) -> list:
     """This run's rows plus earlier rows of the same folder whose images still exist and were not redone."""
     new_files = {r[0] for r in rows}
     old = []
@@ -211,8 +213,18 @@ def _merge_metadata(path: str, rows: list, out: str) -> list:
     return sorted(old + rows, key=lambda r: r[0])
 
 
-def run(sources: list[Source], opts: Options, log=print, progress: bool = True) -> list[GalaxyResult]:
-    """Render every galaxy of ``sources``; write ``metadata.csv`` and the run JSON; return the results."""
+def shard_file(name: str, shard: tuple[int, int] | None) -> str:
+    """``metadata.csv`` -> ``metadata.shard-I-of-N.csv`` for shard (I, N); the name itself without a shard."""
+    return name if shard is None else shard_path(name, *shard)  # test.py's shard naming, one rule
+
+
+def run(sources: list[Source], opts: Options, log=print, progress: bool = True,
+        shard: tuple[int, int] | None = None) -> list[GalaxyResult]:
+    """Render every galaxy of ``sources``; write ``metadata.csv`` and the run JSON; return the results.
+
+    With ``shard = (I, N)`` the two files take the shard's names (:func:`shard_file`), so that N processes
+    writing into one folder never share a file; :func:`lib.mocks.shards.merge_shards` joins them.
+    """
     os.makedirs(opts.out, exist_ok=True)
     n_workers = max(1, min(opts.workers, len(sources) or 1))
     kd_workers = max(1, (os.cpu_count() or 1) // n_workers)
@@ -242,8 +254,8 @@ def run(sources: list[Source], opts: Options, log=print, progress: bool = True) 
     if bar:
         bar.close()
     rows = [r for res in results for r in res.rows]
-    meta_path = os.path.join(opts.out, "metadata.csv")
-    write_csv(meta_path, METADATA_COLUMNS, _merge_metadata(meta_path, rows, opts.out))
+    meta_path = os.path.join(opts.out, shard_file(METADATA_CSV, shard))
+    write_csv(meta_path, METADATA_COLUMNS, merge_metadata(meta_path, rows, opts.out))
     record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "options": asdict(opts),
               "n_galaxies": len(sources), "n_done": sum(1 for r in results if not r.error),
               "n_images": len(rows), "seconds": round(time.time() - t0, 2),
@@ -254,5 +266,7 @@ def run(sources: list[Source], opts: Options, log=print, progress: bool = True) 
               "errors": sorted(r.error for r in results if r.error),
               "warnings": sorted(w for r in results for w in r.warnings),
               "versions": package_versions("h5py", "pynbody")}
-    write_json(os.path.join(opts.out, RUN_JSON), record)
+    if shard is not None:
+        record["shard"] = list(shard)
+    write_json(os.path.join(opts.out, shard_file(RUN_JSON, shard)), record)
     return results

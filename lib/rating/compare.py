@@ -356,6 +356,8 @@ def ranking_paragraph(ranking: pd.DataFrame, config: CompareConfig) -> str:
     """A short Markdown paragraph: the order by C2ST AUROC with P(closest), all masses and per bin."""
     lines = [f"\n## Ranking (paired bootstrap, {config.n_boot} replicates, reference resampled once for all suites; "
              "ranking.csv, pairwise.csv)\n"]
+    if ranking.empty or "statistic" not in ranking:  # e.g. one suite only, or no latents: nothing to order
+        return "\n".join(lines) + "\n* nothing to rank (a ranking needs two suites with scores or latents)\n"
     for label, rows in ranking[ranking["statistic"] == "c2st_auroc"].groupby("mass_bin", sort=False):
         rows = rows.sort_values("rank")
         top = "; ".join(f"{r.suite} {r.estimate:.2f} [{r.lo:.2f}, {r.hi:.2f}] P(closest) {r.p_closest:.2f}"
