@@ -42,27 +42,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     ap.add_argument("--class-dir", default=None, help="class folder under OUT (default 0.normal / 1.abnormal)")
     ap.add_argument("--list-presets", action="store_true", help="print the presets and exit")
-    args = ap.parse_args(argv)
-    if args.list_presets:
+    opt = ap.parse_args(argv)
+    if opt.list_presets:
         print(list_presets())
         return 0
-    missing = [flag for flag, val in (("--n", args.n), ("--out", args.out)) if val is None]
-    if missing or not (args.preset or args.config):
-        missing += [] if (args.preset or args.config) else ["--preset or --config"]
+    missing = [flag for flag, val in (("--n", opt.n), ("--out", opt.out)) if val is None]
+    if missing or not (opt.preset or opt.config):
+        missing += [] if (opt.preset or opt.config) else ["--preset or --config"]
         print(f"error: missing {', '.join(missing)} (see --help)", file=sys.stderr)
         return 2
-    if args.class_dir is not None and (not args.class_dir or "/" in args.class_dir or args.class_dir in (".", "..")):
-        print(f"error: --class-dir must be a plain folder name, got {args.class_dir!r}", file=sys.stderr)
+    if opt.class_dir is not None and (not opt.class_dir or "/" in opt.class_dir or opt.class_dir in (".", "..")):
+        print(f"error: --class-dir must be a plain folder name, got {opt.class_dir!r}", file=sys.stderr)
         return 2
     t0 = time.time()
     try:
-        df = galaxies.generate(args.preset, args.n, args.seed, args.out, workers=args.workers,
-                               class_dir=args.class_dir, config_path=args.config)
+        df = galaxies.generate(opt.preset, opt.n, opt.seed, opt.out, workers=opt.workers,
+                               class_dir=opt.class_dir, config_path=opt.config)
     except galaxies.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"error: {exc.filename or args.out}: {exc.strerror}", file=sys.stderr)
+        print(f"error: {exc.filename or opt.out}: {exc.strerror}", file=sys.stderr)
         return 1
     print(f"done in {time.time() - t0:.1f} s")
     return 1 if df.attrs.get("failures") else 0

@@ -14,12 +14,11 @@ optional packages statmorph and photutils.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
 
+from lib.fileio import record_beside, write_run_record, write_table
 from lib.rating import morphology as M
 from options import one_line_warnings
 
@@ -43,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv``, measure, write the CSV atomically; return the exit code."""
     try:
-        args = build_parser().parse_args(argv)
+        opt = build_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
@@ -51,36 +50,31 @@ def main(argv: list[str] | None = None) -> int:
     except M.MorphologyUnavailable as exc:
         print(f"morphology.py: error: {exc}", file=sys.stderr)
         return 3
-    folder = Path(args.folder)
+    folder = Path(opt.folder)
     if not folder.is_dir():
         print(f"morphology.py: error: no such folder {str(folder)!r}", file=sys.stderr)
         return 2
-    if args.workers is not None and args.workers < 1:
+    if opt.workers is not None and opt.workers < 1:
         print("morphology.py: error: --workers must be >= 1", file=sys.stderr)
         return 2
-    n = len(M.list_images(folder))
+    from lib.data import list_images
+    n = len(list_images(str(folder), M.IMAGE_EXTENSIONS))
     if n == 0:
         print(f"morphology.py: error: no images in {str(folder)!r}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    table = M.measure_folder(folder, workers=args.workers, channel=args.channel, gain=args.gain,
-                             nsigma=args.nsigma, npixels=args.npixels, progress=not args.no_progress,
-                             deblend=not args.no_deblend)
+    table = M.measure_folder(folder, workers=opt.workers, channel=opt.channel, gain=opt.gain,
+                             nsigma=opt.nsigma, npixels=opt.npixels, progress=not opt.no_progress,
+                             deblend=not opt.no_deblend)
     dt = time.perf_counter() - t0
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out)
+    out = Path(opt.out)
+    write_table(out, table)
     failed = int((table["error"] != "").sum())
     flags = table["flag"].value_counts(dropna=True).sort_index()
     record = {"folder": str(folder), "n_images": len(table), "n_failed": failed,
               "flags": {str(int(k)): int(v) for k, v in flags.items()}, "seconds": round(dt, 2),
-              "options": {k: v for k, v in vars(args).items() if k not in ("folder", "out")}}
-    meta = out.with_name(out.stem + "_run.json")
-    tmp = meta.with_name(f".{meta.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    os.replace(tmp, meta)
+              "options": {k: v for k, v in vars(opt).items() if k not in ("folder", "out")}}
+    write_run_record(record_beside(out), record, indent=1)  # <stem>_run.json, with the package versions
     print(f"measured {len(table)} images in {dt:.1f} s ({failed} failed); flags "
           + ", ".join(f"{k}: {v}" for k, v in record["flags"].items()) + f"; wrote {out}")
     return 0

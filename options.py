@@ -12,7 +12,11 @@ import sys
 from typing import Sequence
 
 __all__ = ["train_parser", "test_parser", "parse_train", "parse_test", "OptionError", "resolve_device",
-           "write_opt_txt", "fail", "dataroot", "one_line_warnings"]
+           "write_opt_txt", "fail", "dataroot", "one_line_warnings", "parse_shard", "model_args", "train_args",
+           "architecture_args", "scoring_args", "bf16_cpu_warning"]
+
+PRECISION_CHOICES = ("fp32", "bf16", "fp64")  # the keys of lib.networks.PRECISIONS (not imported: -h stays fast)
+ARCHITECTURE = ("isize", "nc", "nz", "ngf", "extralayers")  # what a NetG checkpoint fixes (lib/checkpoint.py)
 
 
 class OptionError(ValueError):
@@ -70,7 +74,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gpu_ids", default="0", help="GPU ids, e.g. 0 or 0,1 (first one used for --device gpu)")
     g.add_argument("--ngpu", type=int, default=1, help="number of GPUs for data parallel training in one process "
                    "(for several processes or machines use torchrun: docs/scaling.md)")
-    g.add_argument("--precision", choices=["fp32", "bf16", "fp64"], default="fp32",
+    g.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
                    help="(new) fp32: the faithful default; bf16: autocast on CPU or CUDA (faster, scores within "
                    "docs/scaling.md's figures); fp64: a check mode for tests")
     g.add_argument("--amp", action="store_true", help="(new) alias of --precision bf16")
@@ -146,10 +150,11 @@ def test_parser() -> argparse.ArgumentParser:
     g.add_argument("--save_latents", action="store_true", help="write latent_i and latent_o per image (.npz)")
     g.add_argument("--strict", action="store_true", help="exit non-zero if any image could not be scored")
     g.add_argument("--shard", default="", metavar="I/N", help="(new) score only shard I of N (I from 0: contiguous "
-                   "blocks of the input order) into <out_csv stem>.shard-I-of-N.csv; join with --merge-shards. "
+                   "blocks of the input order) into <out_csv stem>.shard-I-of-N.csv; join with --merge_shards. "
                    "Under torchrun every process takes its shard and rank 0 merges")
-    g.add_argument("--merge-shards", dest="merge_shards", default="", metavar="OUT_CSV",
-                   help="(new) join OUT_CSV's shard files (scores, errors, latents) into OUT_CSV, then exit")
+    g.add_argument("--merge_shards", "--merge-shards", dest="merge_shards", default="", metavar="OUT_CSV",
+                   help="(new) join OUT_CSV's shard files (scores, errors, latents) into OUT_CSV, then exit "
+                   "(--merge-shards: the earlier spelling, still accepted)")
     g.add_argument("--phase", default="test", help="cosmetic")
     return p
 
@@ -185,9 +190,50 @@ def resolve_device(device: str, gpu_ids: str = "0") -> str:
     raise OptionError(f"--device {device}: expected auto, cpu, cuda, cuda:N, mps or gpu")
 
 
+def parse_shard(spec: str) -> tuple[int, int]:
+    """``"I/N"`` -> (I, N) with 0 <= I < N; raises ValueError with the bad value."""
+    try:
+        i, n = (int(v) for v in spec.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {spec}: expected I/N, e.g. 0/4 (I counts from 0)") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"--shard {spec}: need 0 <= I < N")
+    return i, n
+
+
+#: CPU features that decide whether bf16 is a speed-up (/proc/cpuinfo flag names)
+AMX_FLAGS = ("amx_bf16", "amx_tile")
+
+
+def bf16_cpu_warning(flags: set[str] | None = None) -> str:
+    """The warning for ``--precision bf16`` on a CPU without AMX ("" where AMX is there or the flags are unknown).
+
+    bf16 is a sure speed-up only where the hardware multiplies bf16 matrices (CUDA, or a CPU with AMX
+    tiles). With AVX-512-BF16 alone it depends on the CPU: faster than fp32 on the reference machine, slower on
+    another (docs/scaling.md); with neither, bf16 is converted in software.
+    """
+    from lib.fileio import cpu_features
+
+    flags = cpu_features() if flags is None else flags
+    if not flags or any(f in flags for f in AMX_FLAGS):
+        return ""
+    import torch
+
+    kernels = torch.backends.cpu.get_cpu_capability()
+    if "avx512_bf16" in flags:
+        return (f"--precision bf16 on a CPU without AMX (no amx_bf16; avx512_bf16 only, torch kernels {kernels}): "
+                "bf16 may be slower than fp32 here; time both (docs/scaling.md)")
+    return (f"--precision bf16 on a CPU without AMX or AVX-512-BF16 (torch kernels {kernels}): bf16 is converted "
+            "in software and slower than fp32 here; use --precision fp32 (docs/scaling.md)")
+
+
 def _validate_common(opt: argparse.Namespace) -> None:
-    if opt.isize is not None and (opt.isize < 16 or opt.isize & (opt.isize - 1)):
-        raise OptionError(f"--isize {opt.isize}: isize must be a power of two >= 16 (16, 32, 64, 128, ...)")
+    if opt.isize is not None:
+        from lib.networks import check_isize
+        try:
+            check_isize(opt.isize)
+        except ValueError as exc:
+            raise OptionError(f"--isize {opt.isize}: {exc}") from None
     for key in ("nc", "nz", "ngf", "ndf", "batchsize", "ngpu"):
         val = getattr(opt, key)
         if val is not None and val < 1:
@@ -212,8 +258,13 @@ def _validate_common(opt: argparse.Namespace) -> None:
         opt.name = f"{opt.model}/{opt.dataset}"
     # the requested --device stays as given (opt.txt records it); the resolved one is torch_device
     opt.torch_device = resolve_device(opt.device, opt.gpu_ids)
-    if opt.precision == "bf16" and opt.torch_device == "mps":
-        raise OptionError("--precision bf16: autocast runs on CPU and CUDA here; use --device cpu or cuda")
+    from lib.networks import check_precision
+    try:
+        check_precision(opt.precision, opt.torch_device)
+    except ValueError as exc:
+        raise OptionError(f"--precision {opt.precision}: {exc}; use --device cpu or cuda") from None
+    if opt.precision == "bf16" and opt.torch_device == "cpu" and (why := bf16_cpu_warning()):
+        print(f"warning: {why}", file=sys.stderr)
 
 
 def dataroot(opt: argparse.Namespace) -> str:
@@ -246,13 +297,36 @@ def parse_test(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if opt.n_worst < 1:
         raise OptionError(f"--n_worst {opt.n_worst}: must be >= 1")
     if opt.shard:
-        from lib.distributed import parse_shard
         try:
             opt.shard_index, opt.shard_count = parse_shard(opt.shard)
         except ValueError as exc:
             raise OptionError(str(exc)) from None
     opt.isTrain = False
     return opt
+
+
+def architecture_args(opt: argparse.Namespace) -> dict:
+    """The network's shape options (None where test.py leaves them to the checkpoint)."""
+    return {k: getattr(opt, k) for k in ARCHITECTURE}
+
+
+def model_args(opt: argparse.Namespace) -> dict:
+    """``lib.model.Ganomaly``'s keyword arguments from train.py's options (``world`` aside)."""
+    return dict(architecture_args(opt), ndf=opt.ndf, lr=opt.lr, beta1=opt.beta1, w_adv=opt.w_adv, w_con=opt.w_con,
+                w_enc=opt.w_enc, device=opt.torch_device, ngpu=opt.ngpu, precision=opt.precision,
+                channels_last=opt.channels_last)
+
+
+def train_args(opt: argparse.Namespace) -> dict:
+    """``lib.model.train``'s keyword arguments that come from the options (the run's objects aside)."""
+    return dict(niter=opt.niter, batchsize=opt.batchsize, print_freq=opt.print_freq,
+                save_image_freq=opt.save_image_freq, seed=opt.manualseed, opt_dict=dict(vars(opt)))
+
+
+def scoring_args(opt: argparse.Namespace) -> dict:
+    """``lib.scoring.Scorer``'s keyword arguments (the network aside) from test.py's options."""
+    return dict(mode=opt.score_mode, device=opt.torch_device, precision=opt.precision,
+                channels_last=opt.channels_last)
 
 
 def write_opt_txt(opt: argparse.Namespace, path: str) -> None:

@@ -69,29 +69,29 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv``, rate, write the outputs; return the exit code (0 ok, 2 bad input)."""
     try:
-        args = build_parser().parse_args(argv)
+        opt = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse has printed its one-line usage error
         return int(exc.code or 0)
-    edges = [e for group in args.mass_bins for e in group] if args.mass_bins else None
+    edges = [e for group in opt.mass_bins for e in group] if opt.mass_bins else None
     try:
-        if args.folds < 2 or args.n_perm < 0 or args.ridge <= 0:
-            raise RatingError(f"--folds must be >= 2, --n-perm >= 0 and --ridge > 0, got {args.folds}, "
-                              f"{args.n_perm} and {args.ridge}")
-        cfg = LatentConfig(features=args.latent_features, classifier=args.classifier, n_folds=args.folds, ridge=args.ridge,
-                           n_boot=min(args.n_boot, 200) if args.n_boot else 0, n_perm=args.n_perm, seed=args.seed,
-                           mmd=not args.no_mmd)
-        table = run_rating(args.reference, args.suite, args.out, score_col=args.score_col, mass_col=args.mass_col,
-                           mass_scale=args.mass_scale, group_col=args.group_col, mass_bins=edges,
-                           n_boot=args.n_boot, seed=args.seed, figures=not args.no_figures,
-                           metadata=args.metadata, latent_config=cfg)
+        if opt.folds < 2 or opt.n_perm < 0 or opt.ridge <= 0:
+            raise RatingError(f"--folds must be >= 2, --n-perm >= 0 and --ridge > 0, got {opt.folds}, "
+                              f"{opt.n_perm} and {opt.ridge}")
+        cfg = LatentConfig(features=opt.latent_features, classifier=opt.classifier, n_folds=opt.folds, ridge=opt.ridge,
+                           n_boot=min(opt.n_boot, 200) if opt.n_boot else 0, n_perm=opt.n_perm, seed=opt.seed,
+                           mmd=not opt.no_mmd)
+        table = run_rating(opt.reference, opt.suite, opt.out, score_col=opt.score_col, mass_col=opt.mass_col,
+                           mass_scale=opt.mass_scale, group_col=opt.group_col, mass_bins=edges,
+                           n_boot=opt.n_boot, seed=opt.seed, figures=not opt.no_figures,
+                           metadata=opt.metadata, latent_config=cfg)
     except RatingError as exc:
         print(f"rate.py: error: {exc}", file=sys.stderr)
         return 2
     for note in table.attrs["notes"]:
         print(f"note: {note}")
-    if not args.quiet:
+    if not opt.quiet:
         print(table.attrs["summary"].to_string(index=False))
-    print(f"wrote {args.out}/rating.csv, summary.md, rating.md, rating_run.json and figures")
+    print(f"wrote {opt.out}/rating.csv, summary.md, rating.md, rating_run.json and figures")
     return 0
 
 

@@ -11,7 +11,7 @@ and writes ``output/ganomaly/<dataset>/test/anomaly_scores.csv``, plus ``anomaly
 
 In parallel (docs/scaling.md): ``torchrun --nproc_per_node 4 test.py --images DIR`` scores 4 contiguous shards
 and rank 0 joins them into one CSV, rows in input order; across machines, ``--shard I/N`` per job, then
-``python test.py --merge-shards OUT_CSV``.
+``python test.py --merge_shards OUT_CSV``.
 """
 from __future__ import annotations
 
@@ -25,10 +25,9 @@ import numpy as np
 import options
 from lib.checkpoint import CheckpointError, is_paper_netg, load_netg
 from lib.data import DatasetLayoutError, open_images
-from lib.distributed import World, init_world, merge_shards, shard_path, shard_range
+from lib.distributed import World, init_world, shard_range
 from lib.loaders import auto_workers
-from lib.fileio import package_versions, write_json
-from lib.evaluate import score_files
+from lib.evaluate import ERRORS, SCORES_CSV, merge_shards, score_files, shard_path, side_file, write_run
 from lib.scoring import Calibration, Scorer, normalize_paper
 
 PAPER_WEIGHTS = "output/ganomaly/SDSS/train/weights/netG_43.pth"
@@ -83,7 +82,7 @@ def normalizers(opt) -> dict:
 
 
 def merge(out_csv: str, world: World | None = None) -> int:
-    """Join the shard files of ``out_csv`` (--merge-shards, or rank 0 after torchrun's shards)."""
+    """Join the shard files of ``out_csv`` (--merge_shards, or rank 0 after torchrun's shards)."""
     try:
         rec = merge_shards(out_csv, remove=world is not None, **(dict(world_size=world.size, backend=world.backend)
                                                                   if world else {}))
@@ -96,47 +95,27 @@ def merge(out_csv: str, world: World | None = None) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    world = World()
-    try:
-        opt = options.parse_test(argv)
-        if opt.merge_shards:
-            return merge(opt.merge_shards)
-        world, opt.torch_device = init_world(opt.torch_device, backend="gloo", timeout_s=24 * 3600)  # a barrier only
-        shard = (world.rank, world.size) if world.distributed else (
-            (opt.shard_index, opt.shard_count) if opt.shard else (0, 1))
-        if world.distributed and opt.shard:
-            raise options.OptionError("--shard is for runs without torchrun: under torchrun each process is a shard")
-        if (world.distributed or opt.shard) and (opt.calibrate or opt.strict):
-            raise options.OptionError("--calibrate and --strict need the whole set in one process (not sharded)")
-        if not os.path.isfile(opt.weights):
-            raise CheckpointError(missing_weights_message(opt.weights))
-        netg, _ = load_netg(opt.weights, opt.torch_device, isize=opt.isize, nc=opt.nc, nz=opt.nz, ngf=opt.ngf,
-                            extralayers=opt.extralayers)
-        cfg = netg.config
-        workers = auto_workers(opt.workers, opt.torch_device, "score", int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-        batches, n_total, with_label, first = select_inputs(opt, cfg["isize"], cfg["nc"], shard, workers)
-        norm = normalizers(opt)
-    except (options.OptionError, CheckpointError, DatasetLayoutError) as exc:
-        world.close()
-        return options.fail(str(exc)) if world.is_main else 2
+def prepare(opt, world: World) -> tuple:
+    """Check the run and open its parts: ``(shard, netg, workers, (batches, n_total, with_label, first), normalizers)``.
 
-    run_dir = os.path.join(opt.outf, opt.name, "test")
-    out_csv = final_csv = opt.out_csv or os.path.join(run_dir, "anomaly_scores.csv")
-    if shard[1] > 1:
-        out_csv = shard_path(final_csv, *shard)
-    panels = os.path.join(os.path.dirname(os.path.abspath(out_csv)), "images") if opt.save_test_images else ""
-    if panels:
-        os.makedirs(panels, exist_ok=True)
-    latents = os.path.splitext(out_csv)[0] + "_latents.npz" if opt.save_latents else ""
-    print(f"scoring {n_total} images with {opt.weights} (isize {cfg['isize']}, nz {cfg['nz']}, mode {opt.score_mode}, "
-          f"{opt.torch_device}, {opt.precision}{', channels-last' if opt.channels_last else ''}, {workers} decoding "
-          f"thread(s){f', shard {shard[0]} of {shard[1]}' if shard[1] > 1 else ''})", file=sys.stderr)
-    scorer = Scorer(netg, opt.score_mode, opt.torch_device, opt.precision, opt.channels_last)
-    res = score_files(scorer, batches, n_total=n_total, with_label=with_label, out_csv=out_csv, normalizers=norm,
-                      save_latents=latents, panels_dir=panels, strict=opt.strict, progress=world.is_main,
-                      n_worst=opt.n_worst if opt.save_test_images and shard[1] == 1 else 0, first_index=first,
-                      metrics=shard[1] == 1)
+    Raises OptionError, CheckpointError or DatasetLayoutError (one line for the user).
+    """
+    shard = (world.rank, world.size) if world.distributed else (
+        (opt.shard_index, opt.shard_count) if opt.shard else (0, 1))
+    if world.distributed and opt.shard:
+        raise options.OptionError("--shard is for runs without torchrun: under torchrun each process is a shard")
+    if (world.distributed or opt.shard) and (opt.calibrate or opt.strict):
+        raise options.OptionError("--calibrate and --strict need the whole set in one process (not sharded)")
+    if not os.path.isfile(opt.weights):
+        raise CheckpointError(missing_weights_message(opt.weights))
+    netg, _ = load_netg(opt.weights, opt.torch_device, **options.architecture_args(opt))
+    workers = auto_workers(opt.workers, opt.torch_device, "score", int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    inputs = select_inputs(opt, netg.config["isize"], netg.config["nc"], shard, workers)
+    return shard, netg, workers, inputs, normalizers(opt)
+
+
+def report(opt, res, n_total: int, out_csv: str) -> int | None:
+    """Print what the run did; the exit status when it failed (nothing or too little written), else None."""
     if opt.strict and res.errors:
         shown = "; ".join(f"{os.path.basename(p)}: {why}" for p, why in res.errors[:3])
         more = f" and {len(res.errors) - 3} more" if len(res.errors) > 3 else ""
@@ -144,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                             "nothing written", status=1)
     if res.errors:
         print(f"warning: {len(res.errors)} of {n_total} files could not be scored "
-              f"(listed in {os.path.splitext(out_csv)[0]}_errors.csv)", file=sys.stderr)
+              f"(listed in {side_file(out_csv, ERRORS)})", file=sys.stderr)
     if not res.n_scored:
         return options.fail("no image could be scored")
     print(f"{res.n_scored} image{'s' if res.n_scored != 1 else ''} scored in {res.seconds:.1f} s ({res.n_scored / res.seconds:.0f} images/s) -> {out_csv}")
@@ -152,10 +131,37 @@ def main(argv: list[str] | None = None) -> int:
         m = res.metrics
         print(f"AUROC {m['auroc']:.4f}  average precision {m['average_precision']:.4f}  EER {m['eer']:.4f} "
               f"({m['n_normal']} normal, {m['n_abnormal']} abnormal)")
-    write_json(os.path.splitext(out_csv)[0] + "_run.json",
-               dict(options=vars(opt), weights=os.path.abspath(opt.weights), architecture=cfg, n_inputs=n_total,
-                    n_scored=res.n_scored, n_errors=len(res.errors), seconds=round(res.seconds, 3),
-                    metrics=res.metrics, world_size=world.size, backend=world.backend, versions=package_versions()))
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    world = World()
+    try:
+        opt = options.parse_test(argv)
+        if opt.merge_shards:
+            return merge(opt.merge_shards)
+        world, opt.torch_device = init_world(opt.torch_device, backend="gloo", timeout_s=24 * 3600)  # a barrier only
+        shard, netg, workers, (batches, n_total, with_label, first), norm = prepare(opt, world)
+    except (options.OptionError, CheckpointError, DatasetLayoutError) as exc:
+        world.close()
+        return options.fail(str(exc)) if world.is_main else 2
+
+    cfg = netg.config
+    final_csv = opt.out_csv or os.path.join(opt.outf, opt.name, "test", SCORES_CSV)
+    out_csv = shard_path(final_csv, *shard) if shard[1] > 1 else final_csv
+    print(f"scoring {n_total} images with {opt.weights} (isize {cfg['isize']}, nz {cfg['nz']}, mode {opt.score_mode}, "
+          f"{opt.torch_device}, {opt.precision}{', channels-last' if opt.channels_last else ''}, {workers} decoding "
+          f"thread(s){f', shard {shard[0]} of {shard[1]}' if shard[1] > 1 else ''})", file=sys.stderr)
+    scorer = Scorer(netg, **options.scoring_args(opt))
+    res = score_files(scorer, batches, n_total=n_total, with_label=with_label, out_csv=out_csv, normalizers=norm,
+                      save_latents=opt.save_latents, save_panels=opt.save_test_images, strict=opt.strict,
+                      progress=world.is_main, n_worst=opt.n_worst if opt.save_test_images and shard[1] == 1 else 0,
+                      first_index=first, metrics=shard[1] == 1)
+    if (status := report(opt, res, n_total, out_csv)) is not None:
+        return status
+    write_run(out_csv, options=vars(opt), weights=os.path.abspath(opt.weights), architecture=cfg, n_inputs=n_total,
+              n_scored=res.n_scored, n_errors=len(res.errors), seconds=round(res.seconds, 3), metrics=res.metrics,
+              world_size=world.size, backend=world.backend)
     if world.distributed:  # every shard written: rank 0 joins them into the one CSV
         world.barrier()
         status = merge(final_csv, world) if world.is_main else 0

@@ -25,7 +25,7 @@ from lib.checkpoint import CheckpointError, find_last_checkpoint, load_resume
 from lib.data import BadFiles, DatasetLayoutError, PackError, is_packed, open_images
 from lib.distributed import World, env_world_size, init_world
 from lib.loaders import auto_workers
-from lib.fileio import package_versions, write_csv, write_json
+from lib.fileio import RUN_RECORDS, write_csv, write_run_record
 from lib.model import Ganomaly, seed_everything, train
 from lib.visualizer import Visualizer
 
@@ -75,10 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = os.path.join(opt.outf, opt.name)
         weights_dir = os.path.join(run_dir, "train", "weights")
         seed_everything(opt.manualseed)
-        model = Ganomaly(isize=opt.isize, nc=opt.nc, nz=opt.nz, ngf=opt.ngf, ndf=opt.ndf, extralayers=opt.extralayers,
-                         lr=opt.lr, beta1=opt.beta1, w_adv=opt.w_adv, w_con=opt.w_con, w_enc=opt.w_enc,
-                         device=opt.torch_device, ngpu=opt.ngpu, precision=opt.precision,
-                         channels_last=opt.channels_last, world=world)
+        model = Ganomaly(**options.model_args(opt), world=world)
         start, resume_state = opt.iter, None
         if opt.resume:
             g_path, d_path = find_last_checkpoint(weights_dir if opt.resume == "last" else opt.resume)
@@ -118,12 +115,11 @@ def run(opt, world: World, model: Ganomaly, loader, generator, workers: int, sta
     visualizer = None
     if main_rank:
         options.write_opt_txt(opt, os.path.join(run_dir, "train", "opt.txt"))
-        write_json(os.path.join(run_dir, "train", "run_info.json"),
-                   dict(command=sys.argv if argv is None else ["train.py", *argv], seed=opt.manualseed,
-                        device=opt.torch_device, world_size=world.size, backend=world.backend,
-                        precision=opt.precision, channels_last=opt.channels_last, loader_workers=workers,
-                        started=time.strftime("%Y-%m-%dT%H:%M:%S"), n_train_images=len(loader.dataset),
-                        versions=package_versions()))
+        write_run_record(os.path.join(run_dir, "train", RUN_RECORDS["train"]),
+                         dict(command=sys.argv if argv is None else ["train.py", *argv], seed=opt.manualseed,
+                              device=opt.torch_device, world_size=world.size, backend=world.backend,
+                              precision=opt.precision, channels_last=opt.channels_last, loader_workers=workers,
+                              started=time.strftime("%Y-%m-%dT%H:%M:%S"), n_train_images=len(loader.dataset)))
         visualizer = Visualizer(run_dir, make_sinks(opt, run_dir), name=opt.name)
         if resume_state:
             visualizer.log(f"# resumed from epoch {start}")
@@ -134,10 +130,9 @@ def run(opt, world: World, model: Ganomaly, loader, generator, workers: int, sta
     health, bad = HealthMonitor(), BadFiles()
     complete = False
     try:
-        summary = train(model, loader, niter=opt.niter, start_epoch=start, batchsize=opt.batchsize,
-                        weights_dir=weights_dir, visualizer=visualizer, health=health, bad_files=bad,
-                        print_freq=opt.print_freq, save_image_freq=opt.save_image_freq, seed=opt.manualseed,
-                        generator=generator, resume_state=resume_state, opt_dict=dict(vars(opt)))
+        summary = train(model, loader, **options.train_args(opt), start_epoch=start, weights_dir=weights_dir,
+                        visualizer=visualizer, health=health, bad_files=bad, generator=generator,
+                        resume_state=resume_state)
         # every rank skipped its own share of the unreadable files: rank 0 lists them all (each once)
         bad.items = list(dict.fromkeys(world.gather_lists(bad.items)))
         complete = True
@@ -152,7 +147,7 @@ def run(opt, world: World, model: Ganomaly, loader, generator, workers: int, sta
             msg = f"{len(bad.items)} unreadable images skipped (listed in {run_dir}/train/skipped_images.csv)"
             if world.distributed and not complete:  # a rank failed: no collective is safe, list ours
                 msg += " (rank 0's share: the run stopped before the ranks could pool theirs)"
-            print(f"WARNING: {msg}", file=sys.stderr)
+            print(f"warning: {msg}", file=sys.stderr)
     if not main_rank:
         return 3 if summary["stopped"] else 0
     visualizer.close()

@@ -22,7 +22,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for lib/
 
 from options import one_line_warnings  # noqa: E402
-from lib.fileio import run_record, write_json  # noqa: E402
+from lib.fileio import RUN_RECORDS, run_record, write_run_record  # noqa: E402
 from lib.sdss import DEFAULT_BASE_URL, DownloadError, Settings, download_all, load_targets  # noqa: E402
 
 
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
         return 2
     record = run_record(options=vars(opt), settings=settings.identity(), summary=summary.as_dict())
     try:
-        write_json(os.path.join(opt.outdir, "download_run.json"), record)
+        write_run_record(os.path.join(opt.outdir, RUN_RECORDS["download"]), record)
     except OSError as exc:
         print(f"download_cutouts: warning: cannot write download_run.json: {exc}", file=sys.stderr)
     print(summary.line(), flush=True)

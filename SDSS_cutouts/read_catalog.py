@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for lib/
 
 from options import one_line_warnings  # noqa: E402
-from lib.fileio import atomic_write, run_record, write_json  # noqa: E402
+from lib.fileio import RUN_RECORDS, atomic_write, run_record, write_run_record, write_table  # noqa: E402
 from lib.sdss import CatalogError, build_sample, read_cast, read_mstar  # noqa: E402
 
 
@@ -37,8 +37,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="where catalog.csv, coord.npy and the counts go (--outdir: old spelling)")
     p.add_argument("--min-logmstar", type=float, default=9.0,
                    help="keep galaxies with log10(M*/Msun) >= this (paper: 9)")
-    p.add_argument("--mass-column", type=int, default=4,
-                   help="1-based column of the .dat file holding log M* (4 = Mstar_Tab5_Truncated, as the paper)")
+    p.add_argument("--mass-col", "--mass-column", dest="mass_column", type=int, default=4,
+                   help="1-based column of the .dat file holding log M* (4 = Mstar_Tab5_Truncated, as the paper; "
+                   "rate.py's --mass-col names a column too; --mass-column: old spelling)")
     return p.parse_args(argv)
 
 
@@ -52,19 +53,19 @@ def main(argv=None) -> int:
     opt = parse_args(argv)
     try:
         if opt.mass_column < 2:
-            raise CatalogError(f"--mass-column must be >= 2 (column 1 is galcount), got {opt.mass_column}")
+            raise CatalogError(f"--mass-col must be >= 2 (column 1 is galcount), got {opt.mass_column}")
         cast = read_cast(opt.cast)
         mstar = read_mstar(opt.mstar, opt.mass_column)
         sample, counts, bad = build_sample(cast, mstar, opt.min_logmstar)
         os.makedirs(opt.outdir, exist_ok=True)
         out_csv = os.path.join(opt.outdir, "catalog.csv")
-        atomic_write(out_csv, lambda t: sample.to_csv(t, index=False))
+        write_table(out_csv, sample)
         coord = np.stack([sample["ra"].to_numpy(np.float64), sample["dec"].to_numpy(np.float64)], axis=1)  # (N, 2) deg
         atomic_write(os.path.join(opt.outdir, "coord.npy"), lambda t: _save_npy(t, coord))
         if len(bad):
-            atomic_write(os.path.join(opt.outdir, "bad_coordinates.csv"), lambda t: bad.to_csv(t, index=False))
+            write_table(os.path.join(opt.outdir, "bad_coordinates.csv"), bad)
         record = run_record(options=vars(opt), counts=counts, outputs=[out_csv])
-        write_json(os.path.join(opt.outdir, "catalog_counts.json"), record)
+        write_run_record(os.path.join(opt.outdir, RUN_RECORDS["catalog"]), record)
     except (CatalogError, OSError) as exc:
         print(f"read_catalog: error: {exc}", file=sys.stderr)
         return 2

@@ -24,8 +24,8 @@ import pandas as pd
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for lib/
 
 from options import one_line_warnings  # noqa: E402
-from lib.fileio import run_record, write_json  # noqa: E402
-from lib.sdss import SplitError, build_manifest, link_split, plan_split, scan_jpegs, write_csv  # noqa: E402
+from lib.fileio import RUN_RECORDS, run_record, write_run_record, write_table  # noqa: E402
+from lib.sdss import SplitError, build_manifest, link_split, plan_split, scan_jpegs  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -77,10 +77,10 @@ def main(argv=None) -> int:
             n_absent = len(set(catalog["galcount"].tolist()) - set(manifest["galcount"].dropna().tolist()))
             print(f"split: {n_absent:,} catalogue galaxies have no image; {n_missing:,} image(s) not in the catalogue")
         counts = link_split(opt.images, out_dir, assignment, copy=opt.copy)
-        write_csv(manifest, os.path.join(out_dir, "manifest.csv"))
+        write_table(os.path.join(out_dir, "manifest.csv"), manifest)
         record = run_record(options=vars(opt), n_train=len(assignment["train"]), n_test=len(assignment["test"]),
                             rejected=rejected, linked=counts.linked, copied=counts.copied, present=counts.present)
-        write_json(os.path.join(out_dir, "split.json"), record)
+        write_run_record(os.path.join(out_dir, RUN_RECORDS["split"]), record)
     except (SplitError, OSError) as exc:
         print(f"split_train_test: error: {exc}", file=sys.stderr)
         return 2

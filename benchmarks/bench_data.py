@@ -28,8 +28,8 @@ from PIL import Image
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lib.data import ImageList, collate_skip_bad  # noqa: E402
-from lib.data import PackedImages
+from lib.data import ImageList, PackedImages  # noqa: E402
+from lib.loaders import collate_skip_bad  # noqa: E402
 from lib.sdss import pack_folder  # noqa: E402
 
 

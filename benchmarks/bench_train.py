@@ -18,7 +18,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from common import make_jpeg_folder, matmul_gflops  # noqa: E402  (puts the repo root on sys.path)
-from lib.data import ImageList, find_samples, make_loader
+from lib.data import ImageList, find_samples
+from lib.loaders import make_loader
 from lib.model import Ganomaly
 from tests.reference_step import original_step
 

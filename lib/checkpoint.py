@@ -4,7 +4,9 @@ File format (as the original, so files move both ways): ``torch.save`` of a
 dict with at least ``epoch`` (1-based count of finished epochs) and
 ``state_dict``. Our training adds ``optimizer``, ``opt``, ``versions``,
 ``fixed_input``, ``rng_state`` and ``total_steps`` for ``--resume``; the
-original loader reads only ``state_dict`` and ignores them.
+original loader reads only ``state_dict`` and ignores them. This module writes the dict
+(:func:`save_epoch`) and reads it back (:func:`load_checkpoint`, :func:`load_resume`), and names the
+files (:func:`epoch_paths`: ``netG_<epoch>.pth``, ``netD_<epoch>.pth``, 0-based epoch).
 
 Loading always uses ``weights_only=True``: a checkpoint is data, never code.
 :func:`find_last_checkpoint` and :func:`load_resume` serve ``train.py --resume``; they take
@@ -20,10 +22,10 @@ from typing import Any
 
 import torch
 
-from lib.fileio import atomic_write
+from lib.fileio import atomic_write, package_versions
 from lib.networks import NetG
 
-__all__ = ["CheckpointError", "atomic_save", "load_checkpoint", "netg_config_from_state_dict", "load_netg",
+__all__ = ["CheckpointError", "atomic_save", "epoch_paths", "save_epoch", "load_checkpoint", "netg_config_from_state_dict", "load_netg",
            "find_last_checkpoint", "load_resume", "PAPER_NETG_BLOB_SHA1", "git_blob_sha1", "is_paper_netg"]
 
 
@@ -37,6 +39,29 @@ def atomic_save(obj: Any, path: str) -> None:
     A kill at any moment leaves either the old file or the complete new one.
     """
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def epoch_paths(weights_dir: str, epoch: int) -> tuple[str, str]:
+    """``(netG_<epoch>.pth, netD_<epoch>.pth)`` in ``weights_dir`` (``epoch`` 0-based, as the original)."""
+    return os.path.join(weights_dir, f"netG_{epoch}.pth"), os.path.join(weights_dir, f"netD_{epoch}.pth")
+
+
+def save_epoch(netg: torch.nn.Module, netd: torch.nn.Module, optimizer_g: torch.optim.Optimizer,
+               optimizer_d: torch.optim.Optimizer, epoch: int, weights_dir: str, *, fixed_input: torch.Tensor,
+               total_steps: int, opt_dict: dict | None, world_size: int = 1, backend: str = "none") -> tuple[str, str]:
+    """Write netD_<epoch>.pth then netG_<epoch>.pth, each atomically; returns their paths.
+
+    The unwrapped networks (no DDP ``module.`` prefix), so a checkpoint moves between world sizes;
+    ``fixed_input`` is the global fixed batch (the caller gathered it over the ranks).
+    """
+    g_path, d_path = epoch_paths(weights_dir, epoch)
+    common = dict(epoch=epoch + 1, opt=opt_dict or {}, versions=package_versions(), world_size=world_size,
+                  backend=backend)
+    # D first: a netG_k file is only ever paired with a complete netD_k (resume looks for pairs)
+    atomic_save(dict(common, state_dict=netd.state_dict(), optimizer=optimizer_d.state_dict()), d_path)
+    atomic_save(dict(common, state_dict=netg.state_dict(), optimizer=optimizer_g.state_dict(),
+                     fixed_input=fixed_input, total_steps=total_steps, rng_state=torch.get_rng_state()), g_path)
+    return g_path, d_path
 
 
 #: git blob SHA-1 of the paper's ``netG_43.pth`` (as recorded in the paper's repository)
@@ -138,7 +163,7 @@ def find_last_checkpoint(path: str) -> tuple[str, str]:
                     if (m := re.search(r"netG_(\d+)\.pth$", f)) and os.path.isfile(os.path.join(path, f"netD_{m.group(1)}.pth")))
     if not epochs:
         raise CheckpointError(f"--resume: no netG_<epoch>.pth / netD_<epoch>.pth pair in {path}")
-    return os.path.join(path, f"netG_{epochs[-1]}.pth"), os.path.join(path, f"netD_{epochs[-1]}.pth")
+    return epoch_paths(path, epochs[-1])
 
 
 def load_resume(netg: torch.nn.Module, netd: torch.nn.Module, optimizer_g: torch.optim.Optimizer,

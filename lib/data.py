@@ -43,14 +43,12 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-# the batch loaders live in lib/loaders.py (imported here so that `from lib.data import make_loader` works)
-from lib.loaders import (PackedLoader, auto_workers, collate_skip_bad, iter_image_batches, make_loader,
-                         normalize_uint8, prefetch)
+# the batch loaders live in lib/loaders.py: import them from there (this module only uses them)
+from lib.loaders import PackedLoader, iter_image_batches, make_loader, normalize_uint8
 
 __all__ = ["IMG_EXTENSIONS", "build_transform", "resize_center_crop", "to_normalized_tensor", "load_image",
            "find_samples", "list_images", "class_label", "ImageList", "BadFiles", "DatasetLayoutError", "PackError",
-           "is_packed", "resolve_packed", "to_float", "PackedImages", "ImageSource", "open_images", "normalize_uint8",
-           "PackedLoader", "auto_workers", "collate_skip_bad", "iter_image_batches", "make_loader", "prefetch"]
+           "is_packed", "resolve_packed", "to_float", "PackedImages", "ImageSource", "open_images"]
 
 # torchvision's ImageFolder extensions (case-insensitive), plus FITS-free image types PIL reads
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -100,7 +98,7 @@ def build_transform(isize: int, nc: int = 3, raw: bool = False) -> Callable[[Ima
     Same result as ``Compose([Resize(isize), CenterCrop(isize), ToTensor(),
     Normalize((0.5,)*nc, (0.5,)*nc)])``; written out so that scoring starts
     without importing torchvision (about a second). ``raw`` leaves the normalisation to the consumer's
-    device (:func:`normalize_uint8`: the same numbers, computed where the network runs).
+    device (:func:`lib.loaders.normalize_uint8`: the same numbers, computed where the network runs).
     """
     def transform(img: Image.Image) -> torch.Tensor:
         img = resize_center_crop(img, isize)
@@ -147,16 +145,19 @@ def find_samples(root: str) -> tuple[list[tuple[str, int]], list[str]]:
     return samples, classes
 
 
-def list_images(spec: str) -> list[tuple[str, int]]:
-    """Images from a folder (searched recursively) or a glob, sorted by path.
+def list_images(spec: str, extensions: Sequence[str] = IMG_EXTENSIONS) -> list[tuple[str, int]]:
+    """Images from a folder (searched recursively, symbolic links followed) or a glob, sorted by path.
 
-    Labels: 0 under a folder named ``0.normal``, 1 under ``1.abnormal``, -1
+    The one listing rule of the project (lib/rating/morphology.py passes its FITS-aware ``extensions``;
+    case-insensitive). Labels: 0 under a folder named ``0.normal``, 1 under ``1.abnormal``, -1
     otherwise (unknown).
     """
+    extensions = tuple(extensions)
     if any(ch in spec for ch in "*?["):
         paths = [p for p in glob.glob(spec, recursive=True) if os.path.isfile(p)]
     elif os.path.isdir(spec):
-        paths = [os.path.join(d, f) for d, _, fs in os.walk(spec, followlinks=True) for f in fs if _is_image(f)]
+        paths = [os.path.join(d, f) for d, _, fs in os.walk(spec, followlinks=True) for f in fs
+                 if f.lower().endswith(extensions)]
     elif os.path.isfile(spec):
         paths = [spec]
     else:
@@ -185,7 +186,7 @@ class ImageList(Dataset):
     """(path, label) pairs -> (tensor, label, path); unreadable files yield an error marker.
 
     ``__getitem__`` never raises for a bad file: it returns ``(None, label,
-    path, reason)`` so that ``collate_skip_bad`` can drop it and report it.
+    path, reason)`` so that ``lib.loaders.collate_skip_bad`` can drop it and report it.
     """
 
     def __init__(self, samples: Sequence[tuple[str, int]], isize: int, nc: int = 3, raw: bool = False) -> None:

@@ -12,17 +12,14 @@ every global batch of B and the step equals one process with B images (float tol
 * D's re-initialisation: decided on the all-reduced err_d and broadcast from rank 0 (:meth:`World.broadcast_module`).
 
 Rank 0 alone writes checkpoints, ``loss_log.txt``, images and the live display (``World.is_main``).
+This module is the plumbing only: which files a sharded scoring run writes, and their merge, belong to
+lib/evaluate.py.
 """
 from __future__ import annotations
 
-import csv
 import datetime
-import glob
-import io
-import json
 import os
 import random
-import re
 import signal
 import sys
 from dataclasses import dataclass
@@ -32,7 +29,7 @@ import torch.distributed as dist
 from torch import nn
 
 __all__ = ["World", "init_world", "env_world_size", "GlobalBatchNorm2d", "convert_batchnorm", "ShardedBatchSampler", "shard_range",
-           "parse_shard", "shard_path", "merge_shards"]
+           "parse_shard"]
 
 
 @dataclass
@@ -246,87 +243,3 @@ class ShardedBatchSampler:
             batch = order[k * self.batchsize:(k + 1) * self.batchsize]
             a, b = shard_range(len(batch), self.world.rank, self.world.size)
             yield batch[a:b]
-
-
-# ------------------------------------------------------------------ sharded scoring
-def shard_path(out_csv: str, index: int, count: int) -> str:
-    """``<out_csv stem>.shard-I-of-N.csv``: where shard I of N writes its scores (its errors, latents and
-    run record take the same stem, as ``anomaly_scores.csv`` gives ``anomaly_scores_errors.csv``)."""
-    stem, ext = os.path.splitext(out_csv)
-    return f"{stem}.shard-{index}-of-{count}{ext or '.csv'}"
-
-
-def _shard_files(out_csv: str) -> list[str]:
-    stem, ext = os.path.splitext(out_csv)
-    pattern = re.compile(re.escape(os.path.basename(stem)) + r"\.shard-(\d+)-of-(\d+)" + re.escape(ext or ".csv") + "$")
-    found = {}
-    for f in glob.glob(glob.escape(stem) + ".shard-*-of-*" + (ext or ".csv")):
-        if m := pattern.search(os.path.basename(f)):
-            found.setdefault(int(m.group(2)), {})[int(m.group(1))] = f
-    if not found:
-        raise FileNotFoundError(f"--merge-shards {out_csv}: no {os.path.basename(stem)}.shard-I-of-N{ext} files")
-    if len(found) > 1:
-        raise ValueError(f"--merge-shards {out_csv}: shards of different runs (N = {sorted(found)}); remove the old ones")
-    (count, files), = found.items()
-    missing = sorted(set(range(count)) - set(files))
-    if missing:
-        raise FileNotFoundError(f"--merge-shards {out_csv}: shard(s) {missing} of {count} missing (not finished?)")
-    return [files[i] for i in range(count)]
-
-
-def _read(path: str) -> str:
-    with open(path, newline="") as fh:
-        return fh.read()
-
-
-def merge_shards(out_csv: str, remove: bool = False, **record) -> dict:
-    """Join ``<stem>.shard-I-of-N.csv`` (I = 0..N-1, all required) into ``out_csv``, in shard order.
-
-    The rows keep their text (same digits as one process); ``*_errors.csv`` and ``*_latents.npz`` are joined
-    alike, detection metrics (labelled sets) are computed on the whole set and ``<stem>_run.json`` sums
-    the shards' records (``record`` adds fields, e.g. world_size). Returns that record. ``remove``
-    deletes the shard files afterwards (torchrun does; ``--merge-shards`` keeps them).
-    """
-    import numpy as np
-
-    from lib.evaluate import detection_metrics, save_roc_figure
-    from lib.fileio import atomic_write_bytes, atomic_write_text, write_json
-
-    files = _shard_files(out_csv)
-    stems = [os.path.splitext(f)[0] for f in files]
-    texts = [_read(f).splitlines(keepends=True) for f in files]
-    if len({t[0] for t in texts}) != 1:
-        raise ValueError(f"--merge-shards {out_csv}: the shards have different columns")
-    atomic_write_text(out_csv, "".join([texts[0][0]] + [row for t in texts for row in t[1:]]))
-    stem = os.path.splitext(out_csv)[0]
-    errors = [s + "_errors.csv" for s in stems if os.path.isfile(s + "_errors.csv")]
-    if errors:
-        err = [_read(f).splitlines(keepends=True) for f in errors]
-        atomic_write_text(stem + "_errors.csv", "".join([err[0][0]] + [r for e in err for r in e[1:]]))
-    latents = [s + "_latents.npz" for s in stems]
-    if all(os.path.isfile(f) for f in latents):
-        parts = [dict(np.load(f)) for f in latents]
-        buf = io.BytesIO()
-        np.savez(buf, **{k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
-        atomic_write_bytes(stem + "_latents.npz", buf.getvalue())
-    runs = [json.loads(_read(s + "_run.json")) for s in stems if os.path.isfile(s + "_run.json")]
-    out = dict(runs[0] if runs else {}, **record, shards=len(files), n_inputs=sum(r.get("n_inputs", 0) for r in runs),
-               n_scored=sum(len(t) - 1 for t in texts), n_errors=sum(r.get("n_errors", 0) for r in runs),
-               seconds=max((r.get("seconds", 0) for r in runs), default=0), metrics=None)
-    header = texts[0][0].strip().split(",")
-    if "label" in header:
-        rows = list(csv.DictReader(io.StringIO(_read(out_csv))))
-        y, a = np.array([int(r["label"]) for r in rows]), np.array([float(r["ascore"]) for r in rows])
-        if {0, 1} <= set(y.tolist()):
-            keep = y >= 0
-            out["metrics"] = detection_metrics(y[keep], a[keep])
-            base = os.path.dirname(os.path.abspath(out_csv))
-            write_json(os.path.join(base, "metrics.json"), out["metrics"])
-            save_roc_figure(y[keep], a[keep], os.path.join(base, "roc.png"))
-    write_json(stem + "_run.json", out)
-    if remove:
-        for s, f in zip(stems, files):
-            for p in (f, s + "_errors.csv", s + "_latents.npz", s + "_run.json"):
-                if os.path.isfile(p):
-                    os.unlink(p)
-    return out

@@ -141,7 +141,7 @@ def iter_image_batches(samples: Sequence[tuple[str, int]], decode: Callable[[str
 
 
 class PackedLoader:
-    """Batches of a ``lib.data.PackedImages`` in the form of ``lib.data.make_loader``: ``(x, labels, filenames, bad=[])``.
+    """Batches of a ``lib.data.PackedImages`` in the form of :func:`make_loader`: ``(x, labels, filenames, bad=[])``.
 
     Used by train.py and test.py wherever an image folder is accepted; the
     shuffle order comes from ``generator`` (re-seeded per epoch by the

@@ -29,27 +29,23 @@ and D's re-initialisation is decided on the all-reduced err_d (lib/distributed.p
 from __future__ import annotations
 
 import inspect
-import os
 import random
 import time
-from contextlib import nullcontext
 from typing import Iterable
 
 import numpy as np
 import torch
 from torch import nn
 
-from lib.checkpoint import atomic_save
+from lib.checkpoint import epoch_paths, save_epoch
 from lib.loaders import normalize_uint8
 from lib.distributed import World, convert_batchnorm, shard_range
-from lib.fileio import package_versions
 from lib.health import NonFiniteLossError
 from lib.loss import discriminator_loss, generator_loss
-from lib.networks import NetD, NetG, weights_init
+from lib.networks import NetD, NetG, autocast, check_precision, weights_init
 
-__all__ = ["Ganomaly", "seed_everything", "train", "PRECISIONS", "LOSS_KEYS"]
+__all__ = ["Ganomaly", "seed_everything", "train", "LOSS_KEYS"]
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.float32, "fp64": torch.float64}  # -> parameter dtype
 LOSS_KEYS = ("err_d", "err_g", "err_g_adv", "err_g_con", "err_g_enc", "d_real", "d_fake")
 
 
@@ -76,15 +72,10 @@ class Ganomaly:
 
     def __init__(self, *, isize: int, nc: int, nz: int, ngf: int, ndf: int, extralayers: int,
                  lr: float, beta1: float, w_adv: float, w_con: float, w_enc: float,
-                 device: str = "cpu", ngpu: int = 1, amp: bool = False, channels_last: bool = False,
+                 device: str = "cpu", ngpu: int = 1, channels_last: bool = False,
                  precision: str = "fp32", world: World | None = None, sync_bn: bool = True) -> None:
-        precision = "bf16" if amp else precision
-        if precision not in PRECISIONS:
-            raise ValueError(f"{precision=}: expected one of {sorted(PRECISIONS)}")
         self.device = torch.device(device)
-        if precision == "bf16" and self.device.type not in ("cpu", "cuda"):
-            raise ValueError(f"bf16 autocast needs a CPU or CUDA device, not {self.device}")
-        self.precision, self.dtype = precision, PRECISIONS[precision]
+        self.precision, self.dtype = precision, check_precision(precision, self.device)
         self.world = world or World()
         self.w = dict(w_adv=float(w_adv), w_con=float(w_con), w_enc=float(w_enc))
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -116,12 +107,11 @@ class Ganomaly:
         self.optimizer_d = torch.optim.Adam(self.netd.parameters(), lr=lr, betas=(beta1, 0.999))
         self._g_params = list(self.netg.parameters())
         self._d_params = list(self.netd.parameters())
-        self.amp = precision == "bf16"
         self.d_reinits = 0
 
     def autocast(self):
-        """bf16 autocast on this device for ``precision="bf16"``, else nothing."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
+        """bf16 autocast on this device for ``precision="bf16"``, else nothing (lib.networks.autocast)."""
+        return autocast(self.precision, self.device)
 
     def to_input(self, x: torch.Tensor) -> torch.Tensor:
         """A batch on the device in the model's dtype and memory format; uint8 (B, C, H, W) is normalised there."""
@@ -183,18 +173,41 @@ class Ganomaly:
                     optimizer_g=self.optimizer_g.state_dict(), optimizer_d=self.optimizer_d.state_dict())
 
 
-def _save_epoch(model: Ganomaly, epoch: int, weights_dir: str, fixed_input: torch.Tensor, total_steps: int,
-                opt_dict: dict | None) -> tuple[str, str]:
-    """Write netD_<epoch>.pth then netG_<epoch>.pth (rank 0 only; the caller gathered ``fixed_input``)."""
-    g_path = os.path.join(weights_dir, f"netG_{epoch}.pth")
-    d_path = os.path.join(weights_dir, f"netD_{epoch}.pth")
-    common = dict(epoch=epoch + 1, opt=opt_dict or {}, versions=package_versions(), world_size=model.world.size,
-                  backend=model.world.backend)
-    # D first: a netG_k file is only ever paired with a complete netD_k (resume looks for pairs)
-    atomic_save(dict(common, state_dict=model.netd.state_dict(), optimizer=model.optimizer_d.state_dict()), d_path)
-    atomic_save(dict(common, state_dict=model.netg.state_dict(), optimizer=model.optimizer_g.state_dict(),
-                     fixed_input=fixed_input, total_steps=total_steps, rng_state=torch.get_rng_state()), g_path)
-    return g_path, d_path
+def _step_size(world: World, x: torch.Tensor | None) -> tuple[int, float] | None:
+    """``(images in the global step, this rank's gradient weight)``, or None when the step is skipped.
+
+    One process: the batch's size and 1.0, None for an empty batch. Under torchrun the ranks agree (one
+    all-reduce): the step is skipped by all when any rank holds no image, and a rank holding n of the N
+    images weighs its mean loss by n x ranks / N, so that the averaged gradients are those of the global mean.
+    """
+    n_local = 0 if x is None else int(x.shape[0])
+    if not world.distributed:
+        return (n_local, 1.0) if n_local else None
+    counts = world.all_reduce_(torch.tensor([n_local, int(n_local == 0)], dtype=torch.int64))
+    if counts[1] > 0:
+        return None
+    n_global = int(counts[0])
+    return n_global, n_local * world.size / n_global
+
+
+def _end_epoch(model: Ganomaly, epoch: int, niter: int, means: dict[str, float], images_per_s: float, *,
+               weights_dir: str, visualizer, health, fixed_input: torch.Tensor, total_steps: int,
+               opt_dict: dict | None) -> str:
+    """Health checks, the epoch's log lines and rank 0's checkpoint pair; returns the generator's path."""
+    world = model.world
+    warns = health.end_epoch(epoch, means) if health is not None else []
+    global_fixed = world.gather_cat(fixed_input.detach().cpu())  # a collective: every rank
+    if not world.is_main:
+        return epoch_paths(weights_dir, epoch)[0]
+    print(f">> Training model Ganomaly. Epoch {epoch + 1}/{niter}  ({images_per_s:.1f} images/s)")
+    print(visualizer.print_epoch_errors(epoch, niter, {k: means[k] for k in LOSS_KEYS[:5]}))
+    for w in warns:
+        print(f"warning: {w}")
+        visualizer.log(f"warning: {w}")
+    g_path, _ = save_epoch(model.netg, model.netd, model.optimizer_g, model.optimizer_d, epoch, weights_dir,
+                           fixed_input=global_fixed, total_steps=total_steps, opt_dict=opt_dict,
+                           world_size=world.size, backend=world.backend)
+    return g_path
 
 
 def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, batchsize: int, weights_dir: str,
@@ -203,7 +216,7 @@ def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, ba
           opt_dict: dict | None = None, progress: bool = True) -> dict:
     """Run epochs ``start_epoch .. niter-1``; checkpoint after each; return a summary dict.
 
-    ``loader`` yields ``(x, labels, paths, bad)`` batches (``lib.data.collate_skip_bad``).
+    ``loader`` yields ``(x, labels, paths, bad)`` batches (``lib.loaders.collate_skip_bad``).
     With ``seed != -1`` the shuffle order of epoch e depends only on (seed, e),
     so a resumed run sees the same batches as an uninterrupted one. ``batchsize`` is the global batch.
     Under torchrun (``model.world``) every rank runs this loop on its slices of the global batches; rank 0
@@ -232,16 +245,9 @@ def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, ba
         for x, _, _, bad in bar:
             if bad and bad_files is not None:
                 bad_files.add(bad)
-            n_local = 0 if x is None else int(x.shape[0])
-            n_global, weight = n_local, 1.0
-            if world.distributed:  # agree on the step: skipped by all when any rank holds no image
-                counts = world.all_reduce_(torch.tensor([n_local, int(n_local == 0)], dtype=torch.int64))
-                if counts[1] > 0:
-                    continue
-                n_global = int(counts[0])
-                weight = n_local * world.size / n_global
-            elif n_local == 0:
+            if (size := _step_size(world, x)) is None:
                 continue
+            n_global, weight = size
             x = last_x = model.to_input(x)
             total_steps += batchsize
             epoch_iter += batchsize
@@ -277,18 +283,8 @@ def train(model: Ganomaly, loader: Iterable, *, niter: int, start_epoch: int, ba
                 visualizer.save_images(epoch, last_x, fakes, fixed, fixed_reals=fixed_input)
         elapsed = time.perf_counter() - t0
         means = {k: v / steps for k, v in sums.items()}
-        keys = LOSS_KEYS[:5]
-        warns = health.end_epoch(epoch, means) if health is not None else []
-        global_fixed = world.gather_cat(fixed_input.detach().cpu())  # a collective: every rank
-        if main:
-            print(f">> Training model Ganomaly. Epoch {epoch + 1}/{niter}  ({seen / elapsed:.1f} images/s)")
-            print(visualizer.print_epoch_errors(epoch, niter, {k: means[k] for k in keys}))
-            for w in warns:
-                print(f"WARNING: {w}")
-                visualizer.log(f"WARNING: {w}")
-            g_path, _ = _save_epoch(model, epoch, weights_dir, global_fixed, total_steps, opt_dict)
-        else:
-            g_path = os.path.join(weights_dir, f"netG_{epoch}.pth")
+        g_path = _end_epoch(model, epoch, niter, means, seen / elapsed, weights_dir=weights_dir, visualizer=visualizer,
+                            health=health, fixed_input=fixed_input, total_steps=total_steps, opt_dict=opt_dict)
         summary.update(epochs_run=summary["epochs_run"] + 1, last_checkpoint=g_path, images_per_s=seen / elapsed,
                        last_errors=means)
     return summary

@@ -32,7 +32,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["Encoder", "Decoder", "NetG", "NetD", "weights_init", "check_isize"]
+__all__ = ["Encoder", "Decoder", "NetG", "NetD", "weights_init", "check_isize", "PRECISIONS", "check_precision",
+           "autocast"]
+
+#: How the networks run (``--precision``): the parameters' dtype. bf16 keeps float32 parameters and runs the
+#: forward passes under bf16 autocast (:func:`autocast`); fp64 is a check mode for tests.
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.float32, "fp64": torch.float64}
 
 
 def check_isize(isize: int) -> None:
@@ -43,6 +48,25 @@ def check_isize(isize: int) -> None:
     """
     if isize < 16 or isize & (isize - 1):
         raise ValueError(f"isize must be a power of two >= 16 (16, 32, 64, 128, ...), got {isize}")
+
+
+def check_precision(precision: str, device: str | torch.device) -> torch.dtype:
+    """The parameter dtype of ``precision`` on ``device``; ValueError for an unknown precision, or bf16 where
+    autocast does not run here (anything but CPU and CUDA, e.g. Apple MPS)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    if precision == "bf16" and torch.device(device).type not in ("cpu", "cuda"):
+        raise ValueError(f"bf16 autocast runs on CPU and CUDA here, not {torch.device(device).type}")
+    return PRECISIONS[precision]
+
+
+def autocast(precision: str, device: str | torch.device):
+    """The context the forward passes of ``precision`` run in: bf16 autocast on this device, else nothing."""
+    from contextlib import nullcontext
+
+    if precision == "bf16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return nullcontext()
 
 
 class Encoder(nn.Module):

@@ -29,6 +29,7 @@ from torch.nn import functional as F
 
 from lib.loaders import normalize_uint8
 from lib.fileio import write_json
+from lib.networks import autocast, check_precision
 
 __all__ = ["PAPER_A_MIN", "PAPER_A_MAX", "PerSampleNorm", "Scorer", "normalize_paper",
            "Calibration", "BATCH_RTOL", "BF16_RTOL"]
@@ -99,11 +100,9 @@ class Scorer:
                  precision: str = "fp32", channels_last: bool = False) -> None:
         if mode not in ("paper", "eval"):
             raise ValueError(f"score mode must be 'paper' or 'eval', got {mode!r}")
-        if precision not in ("fp32", "bf16", "fp64"):
-            raise ValueError(f"precision must be 'fp32', 'bf16' or 'fp64', got {precision!r}")
         self.mode, self.precision = mode, precision
         self.device = torch.device(device)
-        self.dtype = torch.float64 if precision == "fp64" else torch.float32
+        self.dtype = check_precision(precision, self.device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         net = _with_per_sample_norm(netg) if mode == "paper" else copy.deepcopy(netg)
         # eval() only matters for mode="eval": no BatchNorm left otherwise
@@ -114,18 +113,16 @@ class Scorer:
         """x (B, nc, isize, isize) -> dict of ``A`` (B,) float64, ``latent_i``, ``latent_o`` (B, nz), ``fake`` and ``x``.
 
         ``x`` is float in [-1, 1], or uint8 pixels that are normalised here, on the device, with the
-        original's float32 operations (lib.data.normalize_uint8); the returned ``x`` is the normalised batch.
+        original's float32 operations (lib.loaders.normalize_uint8); the returned ``x`` is the normalised batch.
         """
         x = x.to(self.device, non_blocking=True)
         if x.dtype == torch.uint8:
             x = normalize_uint8(x)
         x = x.to(self.dtype).contiguous(memory_format=self.memory_format)
-        if self.precision == "bf16":
-            with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                fake, latent_i, latent_o = self.netg(x)
-            latent_i, latent_o = latent_i.float(), latent_o.float()
-        else:
+        with autocast(self.precision, self.device):
             fake, latent_i, latent_o = self.netg(x)
+        if self.precision == "bf16":
+            latent_i, latent_o = latent_i.float(), latent_o.float()
         latent_i, latent_o = latent_i.flatten(1), latent_o.flatten(1)  # (B, nz, 1, 1) -> (B, nz)
         a = torch.mean(torch.pow(latent_i - latent_o, 2), dim=1)
         return dict(A=a.double().cpu(), latent_i=latent_i.cpu(), latent_o=latent_o.cpu(), fake=fake, x=x)

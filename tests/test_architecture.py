@@ -128,15 +128,109 @@ def test_top_modules_and_documented_packages():
     assert missing == []
 
 
-@pytest.mark.parametrize("old, new, name", [("lib.imaging", "lib.galaxies.imaging", "observe"),
-                                            ("lib.rating_plots", "lib.rating.plots", "figure_ranking"),
-                                            ("lib.packed", "lib.data", "PackedImages"),
-                                            ("lib.score_run", "lib.evaluate", "score_files")])
-def test_old_module_paths_still_import_with_a_deprecation_warning(old, new, name):
-    import importlib
+# ------------------------------------------------------------------ who writes which files; what is imported
+#: The file names of the scoring family and their one owner (docs/overview.md, "Owners"). A string constant
+#: equal to one of them (or starting with ".shard-") outside its owner means another module writes the family.
+FAMILY_OWNERS = {**dict.fromkeys(("anomaly_scores.csv", "_errors.csv", "_latents.npz", "metrics.json", "roc.png",
+                                  "most_anomalous.png", ".shard-"), "lib/evaluate.py"),
+                 "_run.json": "lib/fileio.py"}  # <stem>_run.json: the record beside any table (record_beside)
+#: Private third-party imports waiting for their fix on another branch (the lead empties this at the merge).
+KNOWN_PRIVATE_IMPORTS = {"lib/mocks/projection.py": "scipy.sparse._sparsetools"}  # fixed on branch i21
+#: The one import circle of benchmarks/, removed on the synthetic-galaxies branch (the lead empties this).
+KNOWN_BENCHMARK_CIRCLES = [{"benchmarks.realism", "benchmarks.realism_morphology"}]
+
+
+def code_files() -> list[Path]:
+    """lib/ and the entry scripts: the code that writes outputs (tests and benchmarks only read them)."""
+    return [*LIB.rglob("*.py"), *(ROOT / s for s in ENTRY_SCRIPTS if (ROOT / s).is_file())]
+
+
+def string_constants(tree: ast.AST) -> list[str]:
+    """Every string constant of a module except docstrings (f-string pieces included)."""
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.body
+            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            and id(n) not in docs]
+
+
+def family_spellings(path: Path) -> set[str]:
+    found = set()
+    for s in string_constants(ast.parse(path.read_text(), str(path))):
+        found |= {name for name in FAMILY_OWNERS if s == name or (name == ".shard-" and s.startswith(name))}
+    return found
+
+
+def test_family_check_sees_a_planted_spelling(tmp_path):
+    planted = tmp_path / "x.py"
+    planted.write_text('"""Writes _errors.csv (a docstring: fine)."""\np = stem + "_errors.csv"\nq = f"{s}.shard-{i}"\n')
+    assert family_spellings(planted) == {"_errors.csv", ".shard-"}
+
+
+def test_only_the_owner_spells_the_scoring_file_family():
+    offenders = [f"{path.relative_to(ROOT)}: {name!r} (owner {FAMILY_OWNERS[name]})" for path in code_files()
+                 for name in sorted(family_spellings(path)) if str(path.relative_to(ROOT)) != FAMILY_OWNERS[name]]
+    assert offenders == []
+
+
+def private_third_party_imports(path: Path) -> list[str]:
+    """``from x._y import`` / ``import x._y`` / ``from x import _y`` of an installed (not stdlib, not ours) x."""
     import sys
 
-    sys.modules.pop(old, None)
-    with pytest.warns(DeprecationWarning, match=new.replace(".", r"\.")):
-        mod = importlib.import_module(old)
-    assert getattr(mod, name) is getattr(importlib.import_module(new), name)
+    ours = {"lib", "options", "tests", "benchmarks", "common", "tools"} | {p.stem for p in ROOT.glob("*.py")}
+    def private(mod: str) -> bool:
+        top, *rest = mod.split(".")
+        return top not in ours and top not in sys.stdlib_module_names and any(
+            p.startswith("_") and not p.startswith("__") for p in rest)
+
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names if private(a.name)]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            out += [node.module] if private(node.module) else [
+                m for a in node.names if private(m := f"{node.module}.{a.name}")]
+    return out
+
+
+def test_private_import_check_sees_a_planted_import(tmp_path):
+    planted = tmp_path / "x.py"
+    planted.write_text("from scipy.sparse._sparsetools import csc_matvecs\nimport numpy._core\n"
+                       "from torch import _dynamo\nfrom lib.data import _is_image\nimport importlib._bootstrap\n")
+    assert private_third_party_imports(planted) == ["scipy.sparse._sparsetools", "numpy._core", "torch._dynamo"]
+
+
+def test_no_private_third_party_import():
+    files = [*code_files(), *(ROOT / "benchmarks").glob("*.py"), *(ROOT / "tools").glob("*.py"),
+             *(ROOT / "tests").glob("*.py")]
+    found = {str(p.relative_to(ROOT)): mods for p in files if (mods := private_third_party_imports(p))}
+    for path, mod in KNOWN_PRIVATE_IMPORTS.items():
+        if found.get(path) == [mod]:
+            del found[path]
+    assert found == {}
+
+
+def benchmark_graph() -> dict[str, set[str]]:
+    """Imports among benchmarks/ scripts (``import common``, ``from benchmarks.realism import ...``)."""
+    names = {p.stem for p in (ROOT / "benchmarks").glob("*.py")}
+    graph = {}
+    for p in (ROOT / "benchmarks").glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(p.read_text(), str(p))):
+            mods = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                    [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+                    if isinstance(node, ast.ImportFrom) and not node.level else [])
+            for mod in mods:
+                stem = mod.removeprefix("benchmarks.")
+                if stem in names and stem != p.stem:
+                    deps.add(f"benchmarks.{stem}")
+        graph[f"benchmarks.{p.stem}"] = deps
+    return graph
+
+
+def test_no_import_circle_in_benchmarks():
+    graph = benchmark_graph()
+    for circle in KNOWN_BENCHMARK_CIRCLES:  # cut the known circle at one edge, then look for any other
+        a, b = sorted(circle)
+        graph[a].discard(b)
+    assert find_cycle(graph) is None

@@ -12,7 +12,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from lib.distributed import ShardedBatchSampler, World, init_world, parse_shard, shard_range
+from lib.distributed import ShardedBatchSampler, World, init_world, shard_range
+from options import parse_shard
 from lib.model import Ganomaly
 
 NET = dict(isize=32, nc=3, nz=16, ngf=8, ndf=8, extralayers=0, lr=2e-4, beta1=0.5, w_adv=1, w_con=50, w_enc=1)

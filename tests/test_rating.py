@@ -1,4 +1,4 @@
-"""Rating statistics (lib/rating.py), the rate.py command line, and the paper's correlation table."""
+"""Rating statistics (lib/rating/), the rate.py command line, and the paper's correlation table."""
 import os
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Sharded scoring (--shard, --merge-shards, torchrun test.py), precision and memory layout, the uint8 data path."""
+"""Sharded scoring (--shard, --merge_shards, torchrun test.py), precision and memory layout, the uint8 data path."""
 import csv
 import glob
 import json
@@ -62,12 +62,12 @@ def test_shards_then_merge_equal_one_run(setup, tmp_path, capsys):
         assert score(weights, images, out, "--shard", f"{i}/2") == 0
     assert sorted(os.listdir(tmp_path)) == sorted(
         f"scores.shard-{i}-of-2{s}" for i in (0, 1) for s in (".csv", "_latents.npz", "_run.json"))
-    assert test_script.main(["--merge-shards", out]) == 0
+    assert test_script.main(["--merge_shards", out]) == 0
     assert_same_scores(out, ref)  # shard batches [4, 2] + [4, 3] against [4, 4, 4, 1]: BATCH_RTOL
     assert json.loads((tmp_path / "scores_run.json").read_text())["n_scored"] == 13
     assert (tmp_path / "metrics.json").is_file()  # AUROC on the whole set, after merging
     os.unlink(tmp_path / "scores.shard-1-of-2.csv")
-    assert test_script.main(["--merge-shards", out]) == 2
+    assert test_script.main(["--merge-shards", out]) == 2  # the earlier spelling, kept as an alias
     assert "shard(s) [1] of 2 missing" in capsys.readouterr().err
 
 

@@ -108,8 +108,10 @@ def test_cut_and_column_are_configurable(files, tmp_path):
     cast, dat, _ = files
     assert run(cast, dat, tmp_path / "a", "--min-logmstar", "10") == 0
     assert len(pd.read_csv(tmp_path / "a" / "catalog.csv")) == 2 * 10 - 4   # 10.0 .. 10.9 twice, minus missing
-    assert run(cast, dat, tmp_path / "b", "--mass-column", "3") == 0       # column 3 = column 4 - 0.01
+    assert run(cast, dat, tmp_path / "b", "--mass-col", "3") == 0          # column 3 = column 4 - 0.01
     assert len(pd.read_csv(tmp_path / "b" / "catalog.csv")) == 2 * 19 - 4  # 9.0 no longer passes
+    assert run(cast, dat, tmp_path / "c", "--mass-column", "3") == 0       # the old spelling still works
+    assert (tmp_path / "c" / "catalog.csv").read_bytes() == (tmp_path / "b" / "catalog.csv").read_bytes()
 
 
 def test_partial_mass_file_inner_join(files, tmp_path, capsys):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from lib.fileio import atomic_write_text, package_versions  # noqa: E402
+from lib.fileio import CPU_FEATURES, atomic_write_text, cpu_features, package_versions  # noqa: E402
 
 REPORT = ROOT / "docs" / "benchmarks.md"
 
@@ -60,8 +60,10 @@ Every figure in this project's documentation comes from a section below, and eve
 output of a script in `benchmarks/` (or of `demo.py` / the test suite), with the machine and its load when it
 ran. `make bench` re-runs the default set and rewrites this file (`make bench BENCH="ladder demo"` runs
 others); nothing here is typed by hand. The reference machine is this project's development machine: 2 CPU
-cores, no GPU; a load average above 2 means other work shared the cores, and the figures are then lower
-bounds.
+cores (AMD EPYC: AVX2, AVX-512F and AVX-512-BF16, no AMX), no GPU; a load average above 2 means other work
+shared the cores, and the figures are then lower bounds. Each section's machine line names the CPU features
+that change a figure (`lib.fileio.CPU_FEATURES`); sections written before that line existed were measured on
+the reference machine.
 """
 
 PROGRESS = re.compile(r"\r|\d+%\||^[.sFEx]+ +\[ *\d+%\]$")  # tqdm bars, carriage-return updates, pytest dots
@@ -75,7 +77,10 @@ def machine() -> str:
     except OSError:
         pass
     v = package_versions()
-    return f"{os.cpu_count()} cores ({cpu}), Python {v['python']}, torch {v['torch']}"
+    # the features that change a figure: vector width, bf16 arithmetic, AMX tiles (lib.fileio.CPU_FEATURES)
+    have = cpu_features()
+    feats = ", ".join(f if f in have else f"no {f}" for f in CPU_FEATURES) if have else "CPU features unknown"
+    return f"{os.cpu_count()} cores ({cpu}; {feats}), Python {v['python']}, torch {v['torch']}"
 
 
 def run(name: str) -> str | None:

@@ -72,7 +72,7 @@ class Params:
 # step is a clear increase of the mean score: weaker bulge or compactness changes *lower* A at first (more
 # concentrated light is easier to encode), hence the strong bulges. RANKED_KNOBS are the ones the method
 # ranks in order; GANomaly barely responds to colour shifts and scores cleaner images as *more* normal, so
-# blue_colours and too_clean are kept as presets for users but left out of the ranking checks (README).
+# blue_colours and too_clean are kept as presets for users but left out of the ranking checks (docs/rating.md, "A rates blue_colours and too_clean backwards").
 KNOBS: dict[str, tuple[dict[str, float], ...]] = {
     "large_sizes": ({"size_scale": 1.4}, {"size_scale": 1.9}, {"size_scale": 2.6}),
     "concentrated_bulges": ({"bulge_n": 5.0, "bulge_flux_scale": 3.0}, {"bulge_n": 5.6, "bulge_flux_scale": 4.5},

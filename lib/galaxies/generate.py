@@ -15,12 +15,12 @@ from typing import Mapping
 
 import numpy as np
 
-from lib.fileio import atomic_write_text, package_versions
+from lib.fileio import RUN_RECORDS, JpegError, read_jpeg, write_run_record, write_table
 from lib.galaxies import imaging, population
 from lib.galaxies.config import ConfigError, resolve
 
 METADATA = "metadata.csv"
-RUN_INFO = "generation.json"
+RUN_INFO = RUN_RECORDS["generate"]  # generation.json
 
 
 def default_class_dir(name: str) -> str:
@@ -29,13 +29,11 @@ def default_class_dir(name: str) -> str:
 
 
 def _valid_jpeg(path: str) -> bool:
-    from PIL import Image
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.size == (imaging.CUTOUT_SIZE, imaging.CUTOUT_SIZE)
-    except Exception:  # noqa: BLE001 - any unreadable file is simply redone
+    try:  # the project's one JPEG rule (lib/fileio.py); an invalid file is simply redone
+        read_jpeg(path, (imaging.CUTOUT_SIZE, imaging.CUTOUT_SIZE))
+    except (JpegError, OSError):
         return False
+    return True
 
 
 def _work(args: tuple) -> tuple[list[dict], list[dict], int]:
@@ -103,8 +101,7 @@ def generate(spec: str | Mapping | None, n: int, seed: int, out_dir: str | os.Pa
     for leftover in os.listdir(target):  # temporary files of an interrupted run
         if leftover.startswith(".") and leftover.endswith(".part"):
             os.unlink(os.path.join(target, leftover))
-    atomic_write_text(info_path, json.dumps({**record, "n": int(n), "params": params.__dict__,
-                                              "versions": package_versions()}, indent=1))
+    write_run_record(info_path, {**record, "n": int(n), "params": params.__dict__}, indent=1, end="")
     prefix = f"{cfg['name']}_"
     existing = {int(f[len(prefix):-4]) for f in os.listdir(target)
                 if f.startswith(prefix) and f.endswith(".jpg") and f[len(prefix):-4].isdigit()}
@@ -128,10 +125,10 @@ def generate(spec: str | Mapping | None, n: int, seed: int, out_dir: str | os.Pa
     df.insert(1, "population", cfg["name"])
     df.insert(2, "knobs", knobs)
     df.insert(3, "seed", int(seed))
-    atomic_write_text(os.path.join(out_dir, METADATA), df.to_csv(index=False))
+    write_table(os.path.join(out_dir, METADATA), df)
     fail_path = os.path.join(out_dir, "failures.csv")
     if failures:
-        atomic_write_text(fail_path, pd.DataFrame(failures).to_csv(index=False))
+        write_table(fail_path, pd.DataFrame(failures))
     elif os.path.exists(fail_path):
         os.unlink(fail_path)
     if verbose:

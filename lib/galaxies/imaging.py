@@ -32,8 +32,8 @@ Array orientation is kept as given: output row k runs the same way as input row 
 (no flips).  FITS-ordered maps (row 0 = south) should be flipped by the caller with
 ``m[::-1]`` if a north-up JPEG is wanted.
 
-Constants and what is not confirmed about them are listed in the README
-("SDSS imaging model").  Three defaults are empirical calibrations against the real
+Constants and what is not confirmed about them are listed in docs/synthetic_galaxies.md
+("What is confirmed, calibrated or unconfirmed in the SDSS recipe").  Three defaults are empirical calibrations against the real
 cutouts in ``data/sdss_real`` (``benchmarks/realism.py``), not published constants:
 ``DISPLAY_GAIN`` (0.5) and ``DISPLAY_NONLINEARITY`` (1.5) in the colour recipe, and the
 smooth sky residual (:data:`SKY_RESIDUAL_MEAN` ...; its i-band mean refitted on the

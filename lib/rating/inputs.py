@@ -6,7 +6,7 @@ images into half-open mass bins ``[low, high)`` (:func:`assign_mass_bins`,
 :func:`bin_counts`) and groups mock images by galaxy
 (:func:`galaxy_and_orientation`, :func:`group_stats`).
 
-Split out of ``lib/rating.py``, which re-exports every public name here
+``lib/rating/__init__.py`` re-exports the public names
 (``from lib.rating import RatingError, PAPER_MASS_EDGES`` works).  Stellar
 masses are handled internally as log10(M*/Msun).
 """

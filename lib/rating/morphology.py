@@ -56,13 +56,6 @@ def require_statmorph() -> None:
 
 
 # --------------------------------------------------------------------------- measuring
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image and FITS files under ``folder`` (recursive), sorted by relative path."""
-    folder = Path(folder)
-    files = [p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(IMAGE_EXTENSIONS)]
-    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
-
-
 def load_band(path: str | os.PathLike, channel: int = 0) -> np.ndarray:
     """One band of an image as a float array.
 
@@ -215,7 +208,9 @@ def measure_folder(folder: str | os.PathLike, workers: int | None = None, channe
 
     require_statmorph()
     folder = Path(folder)
-    files = list_images(folder)
+    from lib.data import list_images  # the one listing rule; imported here, so torch loads only to measure
+
+    files = [Path(p) for p, _ in list_images(str(folder), IMAGE_EXTENSIONS)]
     # filename joins the folder as given with the relative path, as test.py writes its paths
     jobs = [(os.path.join(str(folder), *p.relative_to(folder).parts), p.relative_to(folder).as_posix(), channel,
              gain, nsigma, npixels, deblend) for p in files]

@@ -6,7 +6,6 @@ and the verdict), the figures (plots.py, panels.py).  The statistics themselves 
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,21 +13,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib.fileio import atomic_write, atomic_write_text, package_versions
-from lib.rating import inputs as I
-from lib.rating import panels as PN
-from lib.rating import plots as P
-from lib.rating import sources as S
-from lib.rating import table as T
-from lib.rating import verdict as V
+from lib.fileio import RUN_RECORDS, atomic_write_text, write_run_record, write_table
+from lib.rating import inputs
+from lib.rating import panels
+from lib.rating import plots
+from lib.rating import sources
+from lib.rating import table as rating_table
+from lib.rating import verdict
 from lib.rating.latent import LatentConfig, features_of
+
+RUN_INFO = RUN_RECORDS["rate"]  # rating_run.json
 
 #: Columns shown in rating.md (the CSV has them all).
 MD_COLUMNS = ["suite", "mass_bin", "n_images", "n_groups", "mean", "median", "overlap", "overlap_paper",
               "overlap_full", "ks_stat", "ks_pvalue", "c2st_auroc", "c2st_p", "mmd2_p", "warnings"]
 
-parse_named = S.parse_named  # kept here for callers of the old module layout
-read_scores = S.read_scores
+parse_named = sources.parse_named  # kept here for callers of the old module layout
+read_scores = sources.read_scores
 
 
 def _fmt(v, digits: int = 4) -> str:
@@ -69,29 +70,29 @@ def load_tables(reference: str, suites: Sequence[str], metadata: Sequence[str] =
         One line per table without latents or with metadata found automatically.
     """
     if not suites:
-        raise I.RatingError("give at least one --suite NAME=CSV")
-    ref_name, ref_path = S.parse_named(reference)
-    named = [(ref_name, ref_path)] + [S.parse_named(s) for s in suites]
+        raise inputs.RatingError("give at least one --suite NAME=CSV")
+    ref_name, ref_path = sources.parse_named(reference)
+    named = [(ref_name, ref_path)] + [sources.parse_named(s) for s in suites]
     names = [n for n, _ in named]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise I.RatingError(f"duplicate names: {', '.join(dupes)}")
-    explicit = dict(S.parse_named(m) for m in metadata)
+        raise inputs.RatingError(f"duplicate names: {', '.join(dupes)}")
+    explicit = dict(sources.parse_named(m) for m in metadata)
     unknown = sorted(set(explicit) - set(names))
     if unknown:
-        raise I.RatingError(f"--metadata {unknown[0]}=...: no --reference or --suite of that name")
+        raise inputs.RatingError(f"--metadata {unknown[0]}=...: no --reference or --suite of that name")
     tables, latents, notes, found_meta, no_latents = {}, {}, [], [], []
     for name, path in named:
-        df = S.read_scores(path, name)
-        found = S.find_metadata(path, name, explicit.get(name))
+        df = sources.read_scores(path, name)
+        found = sources.find_metadata(path, name, explicit.get(name))
         if found is not None:
             meta, folder, source = found
-            df = S.attach_metadata(df, meta, folder, name, source)
+            df = sources.attach_metadata(df, meta, folder, name, source)
             if name not in explicit:
                 found_meta.append(f"{name}: {source}")
-        arrays = S.read_latents(path, df, name)
+        arrays = sources.read_latents(path, df, name)
         if arrays is None:
-            no_latents.append(f"{name}: no latents beside {path} ({S.latents_path(path).name})")
+            no_latents.append(f"{name}: no latents beside {path} ({sources.latents_path(path).name})")
         else:
             latents[name] = features_of(arrays, features)
         tables[name] = df
@@ -141,7 +142,7 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
         Any bad input, before anything is written.
     """
     if n_boot < 0:
-        raise I.RatingError(f"--n-boot must be >= 0, got {n_boot}")
+        raise inputs.RatingError(f"--n-boot must be >= 0, got {n_boot}")
     cfg = latent_config or LatentConfig(seed=seed)
     ref_name, tables, latents, notes = load_tables(reference, suites, metadata, cfg.features)
     if mass_col is None and all("logmstar" in df.columns for df in tables.values()):
@@ -150,25 +151,25 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
     if group_col is None and any("galaxy" in df.columns for df in tables.values()):
         group_col = "galaxy"
         notes.append("images grouped by 'galaxy' from the metadata")
-    edges = list(mass_bins) if mass_bins else list(I.PAPER_MASS_EDGES)
+    edges = list(mass_bins) if mass_bins else list(inputs.PAPER_MASS_EDGES)
     ref_df = tables[ref_name]
     suite_dfs = {n: d for n, d in tables.items() if n != ref_name}
-    table = T.rate(ref_df, suite_dfs, reference_name=ref_name, score_col=score_col, mass_col=mass_col,
+    table = rating_table.rate(ref_df, suite_dfs, reference_name=ref_name, score_col=score_col, mass_col=mass_col,
                    mass_scale=mass_scale, group_col=group_col, mass_edges=edges, n_boot=n_boot, seed=seed,
                    latents=latents, latent_config=cfg)
-    summary = V.summary_table(table)
+    summary = verdict.summary_table(table)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "rating.csv", lambda tmp: table.to_csv(tmp, index=False))
+    write_table(out / "rating.csv", table)
     atomic_write_text(out / "rating.md", to_markdown(table))
-    atomic_write_text(out / "summary.md", V.summary_markdown(summary))
+    atomic_write_text(out / "summary.md", verdict.summary_markdown(summary))
     record = {"reference": reference, "suites": list(suites), "metadata": list(metadata), "score_col": score_col,
               "mass_col": mass_col, "mass_scale": mass_scale, "group_col": group_col,
               "mass_bins": edges if mass_col else None, "n_boot": n_boot, "seed": seed,
               "overlap_bins": "linspace(0, 0.1, 100)", "latent": cfg.record(),
-              "tables_with_latents": sorted(latents), "notes": notes, "versions": package_versions()}
-    atomic_write_text(out / "rating_run.json", json.dumps(record, indent=1) + "\n")
+              "tables_with_latents": sorted(latents), "notes": notes}
+    write_run_record(out / RUN_INFO, record, indent=1)
     if figures:
         _figures(table, ref_name, ref_df, suite_dfs, out, score_col, mass_col, mass_scale, group_col, edges, latents)
     table.attrs["notes"] = notes
@@ -185,12 +186,12 @@ def _figures(table: pd.DataFrame, ref_name: str, ref_df: pd.DataFrame, suite_dfs
     panel per suite), ``latent_pca.png`` (when the reference has latents) and, with masses,
     ``score_vs_mass.png`` (one panel per suite beyond four suites).
     """
-    P.figure_ranking(table, out / "ranking.png")
+    plots.figure_ranking(table, out / "ranking.png")
     ref_s = ref_df[score_col].to_numpy(dtype=float)
     suite_s = {n: d[score_col].to_numpy(dtype=float) for n, d in suite_dfs.items()}
-    labels = I.mass_bin_labels(edges) if mass_col else []
-    ref_m = I.to_log_mass(ref_df[mass_col].to_numpy(dtype=float), mass_scale) if mass_col else None
-    suite_m = ({n: I.to_log_mass(d[mass_col].to_numpy(dtype=float), mass_scale) for n, d in suite_dfs.items()}
+    labels = inputs.mass_bin_labels(edges) if mass_col else []
+    ref_m = inputs.to_log_mass(ref_df[mass_col].to_numpy(dtype=float), mass_scale) if mass_col else None
+    suite_m = ({n: inputs.to_log_mass(d[mass_col].to_numpy(dtype=float), mass_scale) for n, d in suite_dfs.items()}
                if mass_col else {})
     for b, label in [(None, "all")] + list(enumerate(labels)):
         rows = table[(table["mass_bin"] == label) & (table["role"] == "suite")].set_index("suite")
@@ -199,17 +200,17 @@ def _figures(table: pd.DataFrame, ref_name: str, ref_df: pd.DataFrame, suite_dfs
         if b is None:
             ref_b, s_b = ref_s, suite_s
         else:
-            ref_b = ref_s[I.assign_mass_bins(ref_m, edges) == b]
-            s_b = {n: suite_s[n][I.assign_mass_bins(suite_m[n], edges) == b] for n in suite_dfs}
+            ref_b = ref_s[inputs.assign_mass_bins(ref_m, edges) == b]
+            s_b = {n: suite_s[n][inputs.assign_mass_bins(suite_m[n], edges) == b] for n in suite_dfs}
         title = "all masses" if b is None else f"log M* in [{label})"
-        PN.figure_ecdf_grid(ref_b, s_b, out / f"score_ecdf_{label}.png", reference_name=ref_name, title=title,
+        panels.figure_ecdf_grid(ref_b, s_b, out / f"score_ecdf_{label}.png", reference_name=ref_name, title=title,
                             notes=notes, few=few)
     if ref_name in latents:
         rows = table[(table["mass_bin"] == "all") & (table["role"] == "suite")].set_index("suite")
         z = {n: latents.get(n, np.zeros((0, latents[ref_name].shape[1]))) for n in suite_dfs}
         notes = {n: (f"C2ST AUROC {rows.loc[n, 'c2st_auroc']:.2f}" if np.isfinite(rows.loc[n, "c2st_auroc"])
                      else "no latents") for n in suite_dfs}
-        PN.figure_latent_pca(latents[ref_name], z, out / "latent_pca.png", reference_name=ref_name, notes=notes)
+        panels.figure_latent_pca(latents[ref_name], z, out / "latent_pca.png", reference_name=ref_name, notes=notes)
     if not mass_col:
         return
     points = {}
@@ -217,14 +218,14 @@ def _figures(table: pd.DataFrame, ref_name: str, ref_df: pd.DataFrame, suite_dfs
         frame = pd.DataFrame({"score": suite_s[n], "mass": suite_m[n]})
         if group_col and group_col in d.columns and d[group_col].nunique() < len(d):
             frame["group"] = d[group_col].astype(str).to_numpy()
-            points[n] = I.group_stats(frame, "score", "group", "mass")
+            points[n] = inputs.group_stats(frame, "score", "group", "mass")
         else:
             points[n] = frame
     if len(points) > 4:  # one panel per suite: overlaid colours stop being readable
-        PN.figure_score_vs_mass_grid(ref_m, ref_s, points, out / "score_vs_mass.png", reference_name=ref_name,
+        panels.figure_score_vs_mass_grid(ref_m, ref_s, points, out / "score_vs_mass.png", reference_name=ref_name,
                                      mass_edges=edges)
     else:
-        P.figure_score_vs_mass(ref_m, ref_s, points, out / "score_vs_mass.png", reference_name=ref_name,
+        plots.figure_score_vs_mass(ref_m, ref_s, points, out / "score_vs_mass.png", reference_name=ref_name,
                                mass_edges=edges)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lib.evaluate import LATENTS, RUN, side_file
 from lib.rating.inputs import RatingError
 
 METADATA_NAME = "metadata.csv"
@@ -51,7 +52,7 @@ def read_scores(path: Path, name: str) -> pd.DataFrame:
 
 def latents_path(csv_path: Path) -> Path:
     """``<csv stem>_latents.npz`` beside the CSV (what ``test.py --save_latents`` writes)."""
-    return csv_path.with_name(csv_path.stem + "_latents.npz")
+    return Path(side_file(csv_path, LATENTS))
 
 
 def read_latents(csv_path: Path, df: pd.DataFrame, name: str,
@@ -103,7 +104,7 @@ def find_metadata(csv_path: Path, name: str,
         if not explicit.is_file():
             raise RatingError(f"{name}: no such metadata file {str(explicit)!r}")
         return _read_meta(explicit, name), None, f"--metadata {explicit}"
-    run = csv_path.with_name(csv_path.stem + "_run.json")
+    run = Path(side_file(csv_path, RUN))
     if not run.is_file():
         return None
     try:

@@ -9,8 +9,8 @@ group-level label permutations (:func:`permuted_labels`) and the null
 distributions of the paper's overlap and the KS statistic
 (:func:`score_permutation_null`).
 
-Split out of ``lib/rating.py``, which builds the rating table from these and
-re-exports every public name here (``from lib.rating import overlap`` works).
+``lib/rating/table.py`` builds the rating table from these; ``lib/rating/__init__.py``
+re-exports the public names (``from lib.rating import overlap`` works).
 Everything takes numpy arrays of non-negative scores.
 """
 from __future__ import annotations

@@ -18,4 +18,4 @@ from lib.sdss.catalog import CAST_COLUMNS, CatalogError, build_sample, read_cast
 from lib.sdss.download import DownloadError, StatusDB, Summary, download_all, load_targets  # noqa: F401
 from lib.sdss.http import DEFAULT_BASE_URL, RateLimiter, Settings, check_jpeg  # noqa: F401
 from lib.sdss.pack import PackError, pack_folder  # noqa: F401
-from lib.sdss.split import SplitError, build_manifest, link_split, plan_split, scan_jpegs, write_csv  # noqa: F401
+from lib.sdss.split import SplitError, build_manifest, link_split, plan_split, scan_jpegs  # noqa: F401

@@ -13,7 +13,6 @@ The resumable download run (status database, thread pool) is ``download.py``.
 from __future__ import annotations
 
 import http.client
-import io
 import random
 import threading
 import time
@@ -24,7 +23,8 @@ from typing import Callable, NamedTuple
 
 import requests
 import urllib3
-from PIL import Image
+
+from lib.fileio import JpegError, read_jpeg
 
 DEFAULT_BASE_URL = "https://skyserver.sdss.org/dr17/SkyServerWS/ImgCutout/getjpeg"
 PERMANENT_STATUS = (400, 404)     # bad request; outside the SDSS footprint
@@ -118,18 +118,11 @@ def check_jpeg(body: bytes, content_type: str, width: int, height: int) -> tuple
     """
     if not content_type.lower().startswith("image/"):
         return f"content type {content_type or 'missing'!r}, not an image", False
-    if not body.startswith(b"\xff\xd8") or not body.endswith(b"\xff\xd9"):
-        return f"not a complete JPEG ({len(body)} bytes, SOI/EOI marker missing)", False
     try:
-        with Image.open(io.BytesIO(body)) as img:
-            if img.format != "JPEG":
-                return f"not a JPEG ({img.format})", False
-            img.load()  # full decode: a truncated scan raises here
-            size, extrema = img.size, img.getextrema()
-    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... for corrupt data
-        return f"JPEG does not decode: {exc}", False
-    if size != (width, height):
-        return f"image is {size[0]}x{size[1]}, requested {width}x{height}", False
+        img = read_jpeg(body, (width, height))  # the project's one JPEG rule (lib/fileio.py)
+    except JpegError as exc:
+        return str(exc), False
+    extrema = img.getextrema()
     top = max(hi for _, hi in extrema) if isinstance(extrema[0], tuple) else extrema[1]
     return None, top <= BLANK_LEVEL
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lib.data import IMG_EXTENSIONS, PackError, find_samples, load_image, resize_center_crop
-from lib.fileio import atomic_write, run_record, write_json
+from lib.fileio import RUN_RECORDS, run_record, write_run_record, write_table
 
 __all__ = ["PackError", "pack_folder"]
 
@@ -102,11 +102,11 @@ def pack_folder(src: str, out_dir: str, isize: int = 64, nc: int = 3, workers: i
                               "label": [k[1] for k in kept],
                               "class": [classes[k[1]] if k[1] >= 0 else "" for k in kept]})
         os.replace(tmp, final)
-        atomic_write(os.path.join(out_dir, "index.csv"), lambda t: index.to_csv(t, index=False))
+        write_table(os.path.join(out_dir, "index.csv"), index)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     info = {"source": os.path.abspath(src), "n_images": len(kept), "n_skipped": len(skipped),
             "shape": [len(kept), isize, isize, nc], "classes": classes, "skipped": skipped}
-    write_json(os.path.join(out_dir, "pack.json"), run_record(**info))
+    write_run_record(os.path.join(out_dir, RUN_RECORDS["pack"]), run_record(**info))
     return info

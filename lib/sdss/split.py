@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from lib.data import IMG_EXTENSIONS
-from lib.fileio import atomic_write
+from lib.fileio import JpegError, read_jpeg
 
 __all__ = ["SplitError", "scan_jpegs", "plan_split", "link_split", "build_manifest", "SplitCounts"]
 
@@ -38,13 +37,12 @@ class SplitError(ValueError):
 
 
 def _check_jpeg_file(path: str) -> str | None:
-    """None if ``path`` is a JPEG that decodes completely, else the reason."""
+    """None if ``path`` is a complete JPEG (lib.fileio.read_jpeg, the project's one rule), else the reason."""
     try:
-        with Image.open(path) as img:
-            if img.format != "JPEG":
-                return f"not a JPEG ({img.format})"
-            img.load()
-    except Exception as exc:  # Pillow's errors for garbage vary (OSError, SyntaxError, ...)
+        read_jpeg(path)
+    except JpegError as exc:
+        return str(exc)
+    except OSError as exc:
         return f"unreadable: {exc}"
     return None
 
@@ -159,5 +157,3 @@ def build_manifest(assignment: dict[str, list[str]], catalog: pd.DataFrame | Non
     return df.sort_values(["galcount", "filename"], na_position="last").reset_index(drop=True)
 
 
-def write_csv(df: pd.DataFrame, path: str) -> None:
-    atomic_write(path, lambda t: df.to_csv(t, index=False))
