@@ -34,7 +34,7 @@ class Params:
     bulge_size_scale: float = 1.0   # extra factor on bulge r_e only
     bulge_fraction_shift: float = 0.0  # added to B/T (clipped to 0..1)
     bulge_flux_scale: float = 1.0   # multiplies the bulge light (extra central stars, disc unchanged)
-    clump_fraction: float = 0.06    # fraction of disc light in star-forming knots
+    clump_fraction: float = 0.0     # fraction of disc light in star-forming knots
     n_clumps: int = 25              # knots per disc
     colour_shift_gr: float = 0.0    # added to observed g-r of the main galaxy (mag)
     colour_shift_ri: float = 0.0    # added to observed r-i of the main galaxy (mag)

@@ -74,7 +74,7 @@ DISPLAY_NONLINEARITY = 1.5
 them (benchmarks/realism.py).  Calibrated, not published."""
 JPEG_QUALITY = 75
 
-DISPLAY_GAIN = 0.6
+DISPLAY_GAIN = 0.5
 """Factor applied to the nMgy maps before the colour recipe.  1.0 is the published
 recipe; the real cutouts in data/sdss_real show less background noise and fainter
 galaxy outskirts than the published constants plus the SDSS noise model predict, so the
