@@ -1,33 +1,37 @@
 """Realism benchmark: synthetic ``observed`` cutouts against the real SDSS cutouts.
 
-    python benchmarks/realism.py [--n 96] [--n-per-bin 150] [--seed 1] [--draws 5] [--quick]
+    python benchmarks/realism.py [--n 96] [--n-per-bin 150] [--seed 1] [--splits 20] [--quick]
+    python benchmarks/realism.py --unseen DIR     # also real cutouts that are not in the repository
 
-Three parts, printed one after the other:
-1. the image statistics below, real vs synthetic (median and interquartile range);
-2. the realism classifier: a logistic regression on those statistics, *calibrated* (fitted) on the
-   even-numbered half of the sorted real tiles (tile_00, tile_04, ..., 16 tiles) against ``--n``
-   synthetic cutouts, and *reported* (AUROC, Hanley & McNeil 1982 standard error) on the other half
-   (tile_02, tile_06, ..., 16 tiles) against ``--n`` other synthetic cutouts; 0.5 = indistinguishable;
-3. the morphology report of benchmarks/realism_morphology.py (statmorph per paper mass bin against
+Printed one after the other:
+1. image statistics, real (the 32 bundled tiles, data/sdss_real) vs ``--n`` synthetic (median, IQR);
+2. the whole-cutout statistics (benchmarks/realism_common.py: border robust sigma per channel, ln(r80/r20)
+   and ln r50 of all the light in the cutout) per set: the bundled tiles, the spread of their random halves,
+   the ``--unseen`` set if given, the synthetic cutouts; each synthetic median against the real range;
+3. the realism classifier on repeated random halves of the bundled tiles (``--splits``): per split, the
+   cross-validated AUROC of real half 1 vs real half 2 (real vs real) and of real half 1 vs as many fresh
+   synthetic cutouts, same features, same sample sizes; the spread over the splits and the goal
+   (synthetic within 0.03 of real vs real on every split); with ``--unseen``, the same classifier
+   bundled vs unseen and synthetic vs unseen;
+4. what is tuned on the bundled tiles, with its value (read from the code);
+5. the morphology report of benchmarks/realism_morphology.py (statmorph per paper mass bin against
    Jin et al. 2024's SDSS medians and bands; pooled against the real tiles) and its figure.
-``--quick`` (about a minute: 32 + 32 synthetic cutouts, 8 per mass bin, no figures) is run by the tests.
+``--quick`` (about a minute: 32 synthetic cutouts, 3 splits, 8 per mass bin, no figures) is run by the tests.
 
-Measures, identically on both sets (8-bit RGB, as the network sees them):
+Image statistics of part 1, identically on both sets (8-bit RGB, as the network sees them):
 * background: sigma-clipped median and standard deviation per channel in 8 px border strips;
 * the central galaxy, segmented with photutils on the luminance (mean of R, G, B) at
   3 sigma above the background: flux-weighted colour R/G and B/G, the colour of its 9 brightest
   pixels (core), the concentration
   C = 5 log10(r80/r20), the half-light radius r50 (pixels) and the peak luminance;
-* the fraction of cutouts with a neighbour (another segment of >= 8 pixels);
-and prints them side by side (median and interquartile range).  It also writes a picture
-with the real grid next to a synthetic grid (docs/realism.png).
+* the fraction of cutouts with a neighbour (another segment of >= 8 pixels).
+The classifier uses these 14 and the 5 whole-cutout statistics.  It also writes a picture with the
+real grid next to a synthetic grid (docs/realism.png).
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
-import math
 import os
 import sys
 import time
@@ -42,25 +46,13 @@ from astropy.stats import sigma_clipped_stats  # noqa: E402
 from photutils.segmentation import detect_sources  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
+from benchmarks import realism_common as common  # noqa: E402
 from lib import galaxies  # noqa: E402
 from lib.galaxies import imaging  # noqa: E402
 
-REAL_GLOBS = ("data/sdss_real/*.png", "data/examples/SDSS_example.png")
 FEATURES = ("bg_R", "noise_R", "bg_G", "noise_G", "bg_B", "noise_B", "colour_RG", "colour_BG", "core_RG", "core_BG",
             "C", "r50", "peak", "neighbour")
-
-
-def real_files() -> list[str]:
-    """The bundled real tiles (data/sdss_real/*.png), sorted: the halves of the classifier protocol."""
-    return sorted(glob.glob(os.path.join(ROOT, "data", "sdss_real", "*.png")))
-
-
-def load_real() -> list[np.ndarray]:
-    """The bundled real SDSS cutouts as (64, 64, 3) uint8 arrays."""
-    files = []
-    for pattern in REAL_GLOBS:
-        files += sorted(glob.glob(os.path.join(ROOT, pattern)))
-    return [np.asarray(Image.open(f).convert("RGB")) for f in files]
+GOAL_MARGIN = 0.03  # synthetic vs real AUROC at most this above real vs real, on every split
 
 
 def make_synthetic(n: int, seed: int, preset: str = "observed") -> list[np.ndarray]:
@@ -167,89 +159,148 @@ def save_figure(real: list[np.ndarray], syn: list[np.ndarray], path: str, zoom: 
     os.replace(tmp, path)
 
 
-def _features(stats: list[dict]) -> np.ndarray:
-    return np.array([[s[k] for k in FEATURES] for s in stats], dtype=float)
+def features(images: list[np.ndarray]) -> tuple[list[dict], np.ndarray]:
+    """Part 1's statistics (one dict per cutout) and the classifier's (n, 19) array: those 14 + the 5
+    whole-cutout statistics."""
+    stats = [measure(x) for x in images]
+    whole = [common.whole_cutout(x) for x in images]
+    x = np.array([[s[k] for k in FEATURES] + [w[k] for k in common.WHOLE] for s, w in zip(stats, whole)], dtype=float)
+    return stats, x
 
 
-def auroc_with_se(scores_real: np.ndarray, scores_syn: np.ndarray) -> tuple[float, float]:
-    """AUROC of synthetic (positive) vs real and its Hanley & McNeil (1982) standard error."""
-    from sklearn.metrics import roc_auc_score
-    y = np.r_[np.zeros(len(scores_real)), np.ones(len(scores_syn))]
-    auc = float(roc_auc_score(y, np.r_[scores_real, scores_syn]))
-    n1, n2 = len(scores_syn), len(scores_real)
-    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
-    se = math.sqrt((auc * (1 - auc) + (n1 - 1) * (q1 - auc * auc) + (n2 - 1) * (q2 - auc * auc)) / (n1 * n2))
-    return auc, se
+def whole_table(sets: dict[str, np.ndarray], halves: np.ndarray, syn: np.ndarray) -> tuple[str, bool]:
+    """Whole-cutout medians per set and the verdict: is each synthetic median inside the real range?
+
+    ``sets``: real set name -> (n, 5) whole-cutout statistics; ``halves``: (k, 5) medians of random
+    halves of the bundled tiles; ``syn``: (n, 5).  The real range spans the real sets' medians and the
+    16-84 % range of the halves' medians (what a real sample of that size scatters over).
+    """
+    meds = {name: np.nanmedian(v, axis=0) for name, v in sets.items()}
+    h16, h84 = np.percentile(halves, [16, 84], axis=0)
+    lo = np.minimum(np.min(list(meds.values()), axis=0), h16)
+    hi = np.maximum(np.max(list(meds.values()), axis=0), h84)
+    s = np.nanmedian(syn, axis=0)
+    lines = [f"{'statistic':<12}" + "".join(f"{n:>16}" for n in meds) + f"{'real halves 16-84':>22}"
+             f"{'real range':>20}{'synthetic':>11}  inside"]
+    ok_all = True
+    for j, k in enumerate(common.WHOLE):
+        ok = bool(lo[j] <= s[j] <= hi[j])
+        ok_all &= ok
+        lines.append(f"{k:<12}" + "".join(f"{meds[n][j]:>16.4f}" for n in meds)
+                     + f"{f'{h16[j]:.4f} - {h84[j]:.4f}':>22}{f'{lo[j]:.4f} - {hi[j]:.4f}':>20}{s[j]:>11.4f}"
+                     f"  {'yes' if ok else 'NO'}")
+    lines.append(f"whole-cutout statistics inside the real range: {'all 5' if ok_all else 'not all'} "
+                 f"(sigma in [0, 1] JPEG units; radii in pixels about the cutout centre)")
+    return "\n".join(lines), ok_all
 
 
-def classifier_auroc(real_cal: list[dict], syn_cal: list[dict], real_rep: list[dict],
-                     syn_rep: list[dict]) -> tuple[float, float]:
-    """Fit a logistic regression (standardised statistics, balanced classes) on the calibration
-    half, return the AUROC and its standard error on the report half."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    x_cal = np.r_[_features(real_cal), _features(syn_cal)]
-    fill = np.nanmedian(x_cal, axis=0)  # a cutout without a detected galaxy gets the median
-
-    def clean(x):
-        return np.where(np.isfinite(x), x, fill)
-    y_cal = np.r_[np.zeros(len(real_cal)), np.ones(len(syn_cal))]
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000))
-    clf.fit(clean(x_cal), y_cal)
-    return auroc_with_se(clf.decision_function(clean(_features(real_rep))),
-                         clf.decision_function(clean(_features(syn_rep))))
+def splits_report(res: list[dict]) -> tuple[str, bool]:
+    """Part 3's lines from :func:`common.repeated_splits`' result."""
+    rr, sy = np.array([r["rr"] for r in res]), np.array([r["syn"] for r in res])
+    d = sy - rr
+    within = int(np.sum(d <= GOAL_MARGIN))
+    lines = ["split  real-vs-real  synthetic-vs-real  difference"]
+    lines += [f"{k:>5}{a:>14.3f}{b:>19.3f}{b - a:>+12.3f}" for k, (a, b) in enumerate(zip(rr, sy))]
+    lines.append(f"real vs real      AUROC mean {rr.mean():.3f} sd {rr.std(ddof=1) if len(rr) > 1 else 0:.3f} "
+                 f"[{rr.min():.3f}, {rr.max():.3f}]")
+    lines.append(f"synthetic vs real AUROC mean {sy.mean():.3f} sd {sy.std(ddof=1) if len(sy) > 1 else 0:.3f} "
+                 f"[{sy.min():.3f}, {sy.max():.3f}]")
+    lines.append(f"difference mean {d.mean():+.3f} [{d.min():+.3f}, {d.max():+.3f}]; splits within {GOAL_MARGIN} "
+                 f"of real vs real: {within} / {len(res)} (goal: all)")
+    return "\n".join(lines), within == len(res)
 
 
-def run_classifier(n: int, seed: int, preset: str = "observed") -> tuple[float, float]:
-    """The protocol of the module docstring: calibrate on even tiles, report on odd tiles."""
-    files = real_files()
-    real = [np.asarray(Image.open(f).convert("RGB")) for f in files]
-    syn = make_synthetic(2 * n, seed, preset)
-    stats_real, stats_syn = [measure(x) for x in real], [measure(x) for x in syn]
-    return classifier_auroc(stats_real[0::2], stats_syn[:n], stats_real[1::2], stats_syn[n:])
+def unseen_report(x_bundled: np.ndarray, x_unseen: np.ndarray, x_syn: np.ndarray, repeats: int, seed: int) -> str:
+    """Bundled vs unseen and synthetic vs unseen, cross-validated, at the same sample sizes (repeated draws)."""
+    m = min(len(x_bundled), len(x_unseen), len(x_syn))
+    rng = np.random.default_rng(seed)
+    bu, su = [], []
+    for k in range(repeats):
+        u = x_unseen[rng.permutation(len(x_unseen))[:m]]
+        bu.append(common.cv_auroc(u, x_bundled[rng.permutation(len(x_bundled))[:m]], seed + k))
+        su.append(common.cv_auroc(u, x_syn[rng.permutation(len(x_syn))[:m]], seed + k))
+    bu, su = np.array(bu), np.array(su)
+    return (f"unseen set, {m} vs {m} per draw, {repeats} draws: bundled vs unseen AUROC {bu.mean():.3f} "
+            f"[{bu.min():.3f}, {bu.max():.3f}]; synthetic vs unseen {su.mean():.3f} [{su.min():.3f}, {su.max():.3f}]; "
+            f"difference {np.mean(su - bu):+.3f}")
+
+
+def tuned_on_tiles() -> str:
+    """What is tuned on the bundled tiles, with the values the code uses now."""
+    p = galaxies.Params()
+    return ("tuned on the bundled tiles (all 32; the splits above report on tiles these were set with): "
+            f"imaging.DISPLAY_GAIN = {imaging.DISPLAY_GAIN}, imaging.DISPLAY_NONLINEARITY = "
+            f"{imaging.DISPLAY_NONLINEARITY}, imaging.SKY_RESIDUAL_MEAN = {imaging.SKY_RESIDUAL_MEAN}, "
+            f"SKY_RESIDUAL_SCATTER = {imaging.SKY_RESIDUAL_SCATTER}, SKY_RESIDUAL_GRADIENT = "
+            f"{imaging.SKY_RESIDUAL_GRADIENT}, Params.neighbour_rate = {p.neighbour_rate}; "
+            "fitted to the paper's per-bin morphology (not to the tiles): relations.DISC_N late = "
+            f"{galaxies.relations.DISC_N[False]}")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=96, help="synthetic cutouts to generate")
+    ap.add_argument("--n", type=int, default=96, help="synthetic cutouts for the statistics table")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--preset", default="observed")
     ap.add_argument("--figure", default=os.path.join(ROOT, "docs", "realism.png"))
     ap.add_argument("--no-figure", action="store_true")
     ap.add_argument("--n-per-bin", type=int, default=150, help="synthetic galaxies per mass bin (morphology)")
     ap.add_argument("--morph-figure", default=os.path.join(ROOT, "docs", "realism_morphology.png"))
-    ap.add_argument("--draws", type=int, default=5, help="synthetic draws for the classifier's spread (the real "
-                    "halves fixed; the first is the reported figure)")
-    ap.add_argument("--quick", action="store_true", help="32 + 32 cutouts, 8 per mass bin, no figures (~1 min)")
+    ap.add_argument("--splits", type=int, default=20, help="random halves of the bundled tiles")
+    ap.add_argument("--unseen", default=None, metavar="DIR", help="a folder of real 64x64 cutouts that are not "
+                    "in the repository: its statistics and classifier figures are printed too")
+    ap.add_argument("--quick", action="store_true", help="32 cutouts, 3 splits, 8 per mass bin, no figures (~1 min)")
     args = ap.parse_args(argv)
     if args.quick:
-        args.n, args.n_per_bin, args.no_figure, args.draws = 32, 8, True, 1
-    real = load_real()
-    if not real:
-        print("error: no real cutouts under data/sdss_real", file=sys.stderr)
+        args.n, args.n_per_bin, args.no_figure, args.splits = 32, 8, True, 3
+    try:
+        real = common.load_images(common.real_files())
+        unseen = common.load_images(common.real_files(args.unseen)) if args.unseen else None
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if len(real) < 4 or (unseen is not None and len(unseen) < 4):
+        where = "data/sdss_real" if len(real) < 4 else args.unseen
+        print(f"error: fewer than 4 real 64x64 cutouts (.png/.jpg) under {where}", file=sys.stderr)
         return 1
     t0 = time.time()
     syn = make_synthetic(args.n, args.seed, args.preset)
     dt = time.time() - t0
-    print(f"real cutouts: {len(real)}; synthetic '{args.preset}' cutouts: {len(syn)} "
-          f"(seed {args.seed}, {dt:.1f} s, {1000 * dt / len(syn):.0f} ms each)")
-    print(table(summarise([measure(x) for x in real]), summarise([measure(x) for x in syn])))
+    print(f"real cutouts: {len(real)} bundled" + (f", {len(unseen)} unseen ({args.unseen})" if unseen else "")
+          + f"; synthetic '{args.preset}' cutouts: {len(syn)} (seed {args.seed}, {dt:.1f} s, "
+          f"{1000 * dt / len(syn):.0f} ms each)")
+    stats_real, x_real = features(real)
+    stats_syn, _ = features(syn)
+    print(table(summarise(stats_real), summarise(stats_syn)))
     if not args.no_figure:
         save_figure(real, syn, args.figure)
         print(f"figure: {os.path.relpath(args.figure, ROOT)}")
-    auc, se = run_classifier(args.n, args.seed + 1000, args.preset)
-    print(f"realism classifier AUROC synthetic vs held-out real tiles: {auc:.3f} +- {se:.3f} "
-          f"(calibrated on tiles 0, 2, 4, ... of {len(real_files())} sorted + {args.n} synthetic; "
-          f"reported on tiles 1, 3, 5, ... + {args.n} other synthetic; goal <= 0.80)")
-    if args.draws > 1:  # the synthetic sample's share of the spread: same real halves, other synthetic seeds
-        others = [run_classifier(args.n, args.seed + k + 1000, args.preset)[0] for k in range(1, args.draws)]
-        print(f"same protocol, synthetic seeds {args.seed + 1}..{args.seed + args.draws - 1}: "
-              + " / ".join(f"{a:.3f}" for a in others) + f"; mean of {args.draws} draws {np.mean([auc, *others]):.3f}")
+    half = len(real) // 2
+    pool = make_synthetic(args.splits * half, args.seed + 1000, args.preset)  # fresh cutouts for every split
+    _, x_pool = features(pool)
+    res = common.repeated_splits(x_real, x_pool, args.splits, args.seed)
+    w = slice(len(FEATURES), None)  # the whole-cutout columns
+    halves = [r["half"] for r in res] + [np.setdiff1d(np.arange(len(real)), r["half"]) for r in res]
+    sets = {"bundled": x_real[:, w]}
+    x_unseen = None
+    if unseen is not None:
+        x_unseen = features(unseen)[1]
+        sets["unseen"] = x_unseen[:, w]
+    text, _ = whole_table(sets, common.half_medians(x_real[:, w], halves), x_pool[:, w])
+    print(f"whole-cutout statistics, medians ({len(real)} bundled tiles, {len(halves)} random halves of "
+          f"{half}, {len(pool)} synthetic, seed {args.seed + 1000}):")
+    print(text)
+    print(f"realism classifier (logistic regression on {x_real.shape[1]} statistics, 4-fold cross-validated x 3): "
+          f"{args.splits} random halves of the {len(real)} bundled tiles, {half} real vs {half} real and {half} real "
+          f"vs {half} fresh synthetic per split")
+    print(splits_report(res)[0])
+    if x_unseen is not None:
+        print(unseen_report(x_real, x_unseen, x_pool, max(args.splits, 5), args.seed))
+    print(tuned_on_tiles())
     from benchmarks import realism_morphology as morph
     syn_m = morph.measure_synthetic(morph.sample_per_bin(args.n_per_bin, args.seed, args.preset), args.seed,
                                     args.preset)
-    rep = morph.report(syn_m, morph.measure_real(real_files()))
+    rep = morph.report(syn_m, morph.measure_real(common.real_files()))
     print(morph.format_table(rep))
     if not args.no_figure:
         morph.save_figure(rep, args.morph_figure)

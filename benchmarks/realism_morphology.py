@@ -25,6 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from benchmarks.realism_common import real_files  # noqa: E402 - the real tile list, shared with realism.py
 from lib import galaxies  # noqa: E402
 from lib.galaxies import imaging  # noqa: E402
 from lib.galaxies.relations import MASS_BINS  # noqa: E402
@@ -186,7 +187,6 @@ def save_figure(rep: pd.DataFrame, path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.realism import real_files  # noqa: E402 - one definition of the real tile list
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-per-bin", type=int, default=150, help="synthetic galaxies per mass bin")
     ap.add_argument("--seed", type=int, default=1)

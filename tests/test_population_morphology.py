@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from benchmarks import realism, realism_morphology as morph
+from benchmarks import realism, realism_common as common, realism_morphology as morph
 from lib import galaxies
 from lib.rating.morphology import measure_image
 
@@ -38,15 +38,30 @@ def test_pass_rule():
     assert morph.passes(0.47, ref) == (False, False)
 
 
-def test_auroc_standard_error():
-    # Hanley & McNeil 1982: AUC 0.8 with 16 + 96 cases has SE ~0.06
-    auc, se = realism.auroc_with_se(np.arange(16.0), np.arange(96.0) * 0.3 + 3)
-    assert 0 <= auc <= 1 and 0.02 < se < 0.1
-    assert realism.auroc_with_se(np.zeros(5), np.ones(5))[0] == 1.0
+def test_whole_cutout_known_answers():
+    # flat sky with one bright pixel at the centre: no border scatter, all light at radius ~0.7 px
+    a = np.full((64, 64, 3), 20, np.uint8)
+    a[31:33, 31:33] = 200
+    st = common.whole_cutout(a)
+    assert st["sigma_R"] == 0.0 and st["sigma_G"] == 0.0
+    assert st["ln_r50"] == pytest.approx(np.log(np.sqrt(0.5)), abs=1e-6)
+    # a border of alternating 0/2 levels in R only: robust sigma 1.4826 * 1/255, G and B untouched
+    b = np.full((64, 64, 3), 20, np.uint8)
+    b[..., 0] += (np.indices((64, 64)).sum(axis=0) % 2 * 2).astype(np.uint8)
+    st = common.whole_cutout(b)
+    assert st["sigma_R"] == pytest.approx(1.4826 / 255, rel=1e-6) and st["sigma_G"] == 0.0
+
+
+def test_cv_auroc_null_and_shift():
+    rng = np.random.default_rng(0)
+    same = common.cv_auroc(rng.normal(size=(60, 3)), rng.normal(size=(60, 3)), seed=1)
+    shifted = common.cv_auroc(rng.normal(size=(60, 3)), rng.normal(size=(60, 3)) + 3.0, seed=1)
+    assert 0.3 < same < 0.7 and shifted > 0.97
 
 
 def test_realism_quick_runs(capsys):
     assert realism.main(["--quick"]) == 0
     out = capsys.readouterr().out
-    assert "realism classifier AUROC" in out and "+-" in out
+    assert "real vs real      AUROC mean" in out and "synthetic vs real AUROC mean" in out
+    assert "whole-cutout statistics" in out and "ln_r80_r20" in out
     assert "goal cells passing" in out and "pooled G" in out
