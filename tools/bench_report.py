@@ -67,8 +67,10 @@ ran. `make bench` re-runs the default set and rewrites this file (`make bench BE
 others); nothing here is typed by hand. The reference machine is this project's development machine: 2 CPU
 cores (AMD EPYC: AVX2, AVX-512F and AVX-512-BF16, no AMX), no GPU; a load average above 2 means other work
 shared the cores, and the figures are then lower bounds. Each section's machine line names the CPU features
-that change a figure (`lib.fileio.CPU_FEATURES`); sections written before that line existed were measured on
-the reference machine.
+that change a figure (`lib.fileio.CPU_FEATURES`). Sections whose machine line reads "Intel(R) Xeon(R)
+Processor" without features were measured on an earlier development machine whose CPU features were not
+recorded; their bf16 figures (bf16 faster than fp32) hold only where the CPU multiplies bf16 in hardware
+(AMX) or on CUDA: on the reference machine (AVX-512-BF16, no AMX) `options.py` warns that bf16 is slower.
 """
 
 PROGRESS = re.compile(r"\r|\d+%\||^[.sFEx]+ +\[ *\d+%\]$")  # tqdm bars, carriage-return updates, pytest dots
