@@ -61,8 +61,10 @@ def _worker(rank: int, size: int, port: int, out: str) -> None:
     world, _ = init_world("cpu", timeout_s=120)
     res = {key: run_steps(world, sync, reinit) for key, sync, reinit in
            (("sync", True, False), ("per_rank", False, False), ("sync_reinit", True, True))}
-    if rank == 0:
-        torch.save(res, out)
+    if rank == 0:  # written whole, then renamed: the file exists only once every collective has finished
+        torch.save(res, out + ".tmp")
+        os.replace(out + ".tmp", out)
+    world.barrier()
     world.close()
 
 
@@ -73,7 +75,15 @@ def max_diff(a: dict, b: dict, prefix: str = "") -> float:
 @pytest.fixture(scope="module")
 def two_rank_results(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("ddp") / "res.pt")
-    mp.spawn(_worker, args=(2, free_port(), out), nprocs=2, join=True)
+    try:
+        mp.spawn(_worker, args=(2, free_port(), out), nprocs=2, join=True)
+    except mp.ProcessExitedException as exc:
+        # gloo can abort a process while it tears its sockets down (seen once in CI under load, SIGABRT
+        # "terminate called without an active exception"); the results are whole if rank 0 wrote them,
+        # because that happens after the last collective. Without them the fixture fails as before.
+        if not os.path.exists(out):
+            raise
+        print(f"a rank stopped after the results were written ({exc}); they are complete")
     return torch.load(out, weights_only=False)
 
 
