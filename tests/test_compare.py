@@ -74,3 +74,39 @@ def test_rank_probabilities_sum_to_one():
     prob = rank_probabilities(v)
     assert np.allclose(prob.sum(0), 1) and np.allclose(prob.sum(1), 1)
     assert paired_difference(np.r_[0.2, np.full(20, 0.3)], np.r_[0.1, np.full(20, 0.1)])["p"] < 0.1
+
+
+def test_misspecification_check_marks_suites_beyond_their_null_band():
+    """near (same population) stays inside its C2ST null band, far (1 sd shift) is separable; with every suite
+    shifted the paragraph says that even the closest differs, which a ranking alone cannot say."""
+    import pandas as pd
+
+    from lib.rating.compare import mark_separable, ranking_paragraph
+
+    rng = np.random.default_rng(4)
+    cfg = CompareConfig(n_boot=50)
+    ref = _sample(rng, 200, 0.0)
+
+    def ranked(shifts: dict) -> pd.DataFrame:
+        ranking, _ = compare_bin(bin_replicates(ref, {n: _sample(rng, 200, s) for n, s in shifts.items()}, cfg), cfg)
+        # each suite's null band edge at its sample size, as lib/rating/table.py writes it (200 vs 200: ~0.56)
+        table = pd.DataFrame({"suite": list(shifts), "mass_bin": "all", "c2st_auroc_null_q975": 0.56,
+                              "overlap_paper_null_q025": 0.55})
+        return mark_separable(ranking, table)
+
+    mixed = ranked({"near": 0.0, "far": 1.0, "mid": 0.6})
+    auc = mixed[mixed["statistic"] == "c2st_auroc"].set_index("suite")
+    assert not auc.loc["near", "separable"] and auc.loc["far", "separable"] and auc.loc["mid", "separable"]
+    assert auc.loc["far", "null_edge"] == 0.56
+    text = ranking_paragraph(mixed, cfg)
+    assert "closest by C2ST AUROC: near" in text and "1 of 3 suites inside their C2ST null band" in text
+    assert "even the closest" not in text
+
+    bad = ranked({"a": 0.8, "b": 1.2})
+    text = ranking_paragraph(bad, cfg)
+    assert "even the closest is separable" in text and "closest by C2ST AUROC: a" in text
+    # a suite the table has no band for is left unchecked, not called inside
+    unchecked = mark_separable(bad.assign(suite=bad["suite"].replace("b", "c")),
+                               pd.DataFrame({"suite": ["a"], "mass_bin": "all", "c2st_auroc_null_q975": 0.56,
+                                             "overlap_paper_null_q025": 0.55}))
+    assert unchecked.set_index(["statistic", "suite"])["separable"].isna().loc[("c2st_auroc", "c")]

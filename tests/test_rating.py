@@ -258,7 +258,12 @@ def test_cli_end_to_end_writes_table_markdown_and_figures(tmp_path, score_csvs, 
     md = (out / "rating.md").read_text()
     assert md.startswith("| suite | mass_bin |") and md.count("\n") == 2 + len(t)
     assert (out / "summary.md").read_text().split("\n")[0].endswith("| suite | mass_bin | n | A: overlap [95%] | A: paper overlap (null band) | latent: C2ST AUROC [95%] | C2ST AUROC null band | p: KS / C2ST / MMD | verdict |")
-    for fig in ["score_ecdf_all.png", "score_ecdf_9.00-10.29.png", "score_vs_mass.png", "ranking.png"]:
+    ranking = pd.read_csv(out / "ranking.csv")
+    # grouped suites have no A null band here: the misspecification check is left empty, never guessed
+    assert {"separable", "null_edge"} <= set(ranking.columns) and ranking["separable"].isna().all()
+    assert set(ranking["mass_bin"]) == {"all", "10.29-11.39"}  # the other bins hold fewer than 5 galaxies
+    for fig in ["score_ecdf_all.png", "score_ecdf_9.00-10.29.png", "score_vs_mass.png", "ranking.png",
+                "rank_probabilities.png", "rank_probabilities_10.29-11.39.png"]:
         assert (out / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in os.listdir(out) if p.startswith(".")]  # no temp files left
     # identical inputs give identical outputs, byte for byte

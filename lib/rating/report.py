@@ -169,7 +169,7 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
     if compare and n_boot > 0:  # suites against each other: ranking.csv, pairwise.csv (lib/rating/compare.py)
         ccfg = comparison.CompareConfig(n_boot=min(n_boot, 200), seed=seed, n_folds=cfg.n_folds, ridge=cfg.ridge)
         summary_md += _write_comparison(out, ref_name, tables, latents, score_col, mass_col, mass_scale,
-                                        group_col, edges, ccfg, figures)
+                                        group_col, edges, ccfg, table, figures)
     atomic_write_text(out / "summary.md", summary_md)
     record = {"reference": reference, "suites": list(suites), "metadata": list(metadata), "score_col": score_col,
               "mass_col": mass_col, "mass_scale": mass_scale, "group_col": group_col,
@@ -186,8 +186,9 @@ def run_rating(reference: str, suites: Sequence[str], out: str | os.PathLike, sc
 
 def _write_comparison(out: Path, ref_name: str, tables: dict, latents: dict, score_col: str, mass_col: str | None,
                       mass_scale: str, group_col: str | None, edges: Sequence[float],
-                      ccfg: "comparison.CompareConfig", figures: bool = True) -> str:
-    """Write ranking.csv and pairwise.csv; return the ranking paragraph for summary.md."""
+                      ccfg: "comparison.CompareConfig", table: pd.DataFrame, figures: bool = True) -> str:
+    """Write ranking.csv (with the misspecification check against ``table``'s null bands), pairwise.csv and
+    rank_probabilities[_<bin>].png; return the ranking paragraph for summary.md."""
     data = {}
     for name, df in tables.items():
         data[name] = inputs.extract_table(df, name, score_col, mass_col, mass_scale, group_col, name == ref_name)
@@ -198,10 +199,15 @@ def _write_comparison(out: Path, ref_name: str, tables: dict, latents: dict, sco
         bins += [(lab, i) for i, lab in enumerate(inputs.mass_bin_labels(edges))]
     ref = data.pop(ref_name)
     ranking, pairwise = comparison.compare_suites(ref, data, ccfg, bins)
+    ranking = comparison.mark_separable(ranking, table)
     write_table(out / "ranking.csv", ranking)
     write_table(out / "pairwise.csv", pairwise)
-    if figures:
-        ranking_plot.figure_rank_probabilities(ranking, out / "rank_probabilities.png")
+    if figures and not ranking.empty:
+        for label in dict.fromkeys(ranking["mass_bin"]):
+            name = "rank_probabilities.png" if label == "all" else f"rank_probabilities_{label}.png"
+            stats = set(ranking.loc[ranking["mass_bin"] == label, "statistic"])
+            ranking_plot.figure_rank_probabilities(ranking, out / name, mass_bin=label,
+                                                   statistic="c2st_auroc" if "c2st_auroc" in stats else "overlap")
     return comparison.ranking_paragraph(ranking, ccfg)
 
 
