@@ -13,7 +13,10 @@ Printed one after the other:
    synthetic cutouts, same features, same sample sizes; the spread over the splits and the goal
    (synthetic within 0.03 of real vs real on every split); with ``--unseen``, the same classifier
    bundled vs unseen and synthetic vs unseen;
-4. what is tuned on the bundled tiles, with its value (read from the code);
+4. what is tuned on the bundled tiles, with its value (read from the code), and the noise budget and
+   outskirts sensitivity of benchmarks/realism_noise.py (the published per-band noise chain to 8-bit
+   levels; per-channel border and pixel-to-pixel noise, real against synthetic; the whole-cutout
+   statistics of one-ingredient variants);
 5. the morphology report of benchmarks/realism_morphology.py (statmorph per paper mass bin against
    Jin et al. 2024's SDSS medians and bands; pooled against the real tiles) and its figure.
 ``--quick`` (about a minute: 32 synthetic cutouts, 3 splits, 8 per mass bin, no figures) is run by the tests.
@@ -297,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     if x_unseen is not None:
         print(unseen_report(x_real, x_unseen, x_pool, max(args.splits, 5), args.seed))
     print(tuned_on_tiles())
+    from benchmarks import realism_noise
+    print(realism_noise.report(real, syn, args.n, args.seed))
     from benchmarks import realism_morphology as morph
     syn_m = morph.measure_synthetic(morph.sample_per_bin(args.n_per_bin, args.seed, args.preset), args.seed,
                                     args.preset)

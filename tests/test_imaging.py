@@ -109,6 +109,43 @@ def test_sky_noise_level(band):
     assert cond.noise_sigma(band) == pytest.approx({"g": 0.018, "r": 0.029, "i": 0.046}[band], rel=0.12)
 
 
+def _published_sigma(mag_sky, nmgy_per_count, gain, dark_variance):
+    """Per-pixel blank-sky sigma (nMgy) by hand from the frame datamodel recipe (sdss.md 1.7)."""
+    sky_nmgy = 10 ** (-0.4 * (mag_sky - 22.5)) * 0.396127**2
+    return nmgy_per_count * np.sqrt(sky_nmgy / (nmgy_per_count * gain) + dark_variance)
+
+
+def test_blank_sky_channel_ratio_follows_the_published_constants():
+    # Known answer for the i-band (R channel) noise: a blank-sky cutout (no galaxy) through the noise
+    # model and the colour recipe.  Published numbers, camcol 3, r sky 20.86 mag/arcsec^2 (DR7 median),
+    # g - r = 0.9 and i - r = -0.6 (Field-table sky averages), nMgy/count 0.0038 / 0.0051 / 0.0067,
+    # gain 3.845 / 4.72 / 4.86 e-/DN, dark variance 1.3225 / 1.3225 / 4.6225 DN^2, scales 3.6 / 2.6 / 2.0.
+    sig = {"g": _published_sigma(21.76, 0.0038, 3.845, 1.3225), "r": _published_sigma(20.86, 0.0051, 4.72, 1.3225),
+           "i": _published_sigma(20.26, 0.0067, 4.86, 4.6225)}
+    expected = {"R": 2.0 * sig["i"], "G": 2.6 * sig["r"], "B": 3.6 * sig["g"]}  # R/G 1.19, R/B 1.34
+    cond = imaging.Conditions(seeing=1.4, sky_mag_r=20.86, camcol=3)
+    predicted = imaging.channel_sigma(cond, display_gain=1.0)
+    for ch in "RGB":
+        assert predicted[ch] == pytest.approx(expected[ch], rel=1e-3)
+    rng = np.random.default_rng(5)
+    # the smooth sky residual is taken out so that every band has mean 0: clipping at 0 then scales
+    # with sigma (std of max(0, sigma z) = 0.5838 sigma) and the channel ratios survive it
+    maps = {b: imaging.add_noise(np.zeros((300, 300)), b, cond, rng) - imaging.sky_residual((300, 300), b, cond)
+            for b in "gri"}
+    rgb = imaging.to_uint8(imaging.colour_stretch(maps["i"], maps["r"], maps["g"]))  # default display chain
+    std = {ch: rgb[..., k].astype(float).std() for k, ch in enumerate("RGB")}
+    z = np.linspace(-8, 8, 200001)
+    w = np.exp(-z**2 / 2) / np.sum(np.exp(-z**2 / 2))
+
+    def byte_std(a):  # std of floor(a * max(0, z)), z standard normal: clipping and bytes, no asinh
+        v = np.floor(a * np.clip(z, 0, None))
+        return np.sqrt(np.sum(w * v**2) - np.sum(w * v) ** 2)
+    for ch in "RGB":  # 8-bit sigma before clipping: 256 * display gain * scale * sigma (~8-11 levels)
+        assert std[ch] == pytest.approx(byte_std(256 * imaging.DISPLAY_GAIN * expected[ch]), rel=0.02)
+    assert std["R"] / std["G"] == pytest.approx(expected["R"] / expected["G"], rel=0.03)
+    assert std["R"] / std["B"] == pytest.approx(expected["R"] / expected["B"], rel=0.03)
+
+
 def test_poisson_noise_of_the_source():
     cond = imaging.Conditions(camcol=3)
     flux = 40.0  # nMgy per pixel, far above the sky

@@ -156,6 +156,15 @@ class Conditions:
         return asdict(self)
 
 
+def channel_sigma(conditions: Conditions, display_gain: float = DISPLAY_GAIN) -> dict[str, float]:
+    """Blank-sky 1-sigma of the R, G, B channels (i, r, g) entering the asinh step, [0, 1] units.
+
+    display_gain * RGB_SCALES[band] * noise_sigma(band).  Near R+G+B = 0 the asinh factor is ~1,
+    so 256 x this is the 8-bit sigma before clipping and JPEG (docs/synthetic_galaxies.md, noise budget).
+    """
+    return {ch: display_gain * RGB_SCALES[b] * conditions.noise_sigma(b) for ch, b in zip("RGB", "irg")}
+
+
 def draw_conditions(rng: np.random.Generator, seeing: float | None = None,
                     sky_mag_r: float | None = None, camcol: int | None = None) -> Conditions:
     """Draw SDSS observing conditions.
