@@ -48,6 +48,9 @@ BENCHMARKS: dict[str, tuple[list[str], str, bool]] = {
     "rating_null": (["benchmarks/rating_null.py", "--k", "100", "--k-shift", "20", "--shift", "0.5"],
                     "the verdict's false-alarm fraction: 100 null suites of 20 galaxies x 20 views against 1000 "
                     "single images, and its power at a 0.5 sd shift", True),
+    "closure": (["benchmarks/closure.py"], "closure test: particle realisations of the observed population through "
+                "mock_observation.py, rated against make_galaxies' images (uses `make demo`'s model, else trains one)",
+                True),
     "ladder": (["benchmarks/ladder.py"], "does every statistic order each knob's strengths? (tens of minutes)", False),
     # from nothing, in its own folder: `make demo` reuses what output/demo already holds
     "ladder_demo": (["benchmarks/ladder.py", "--weights", "output/bench_demo/model/train/weights/netG_7.pth",
