@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kcorr", default=None, metavar="NPZ|none",
                    help="sdss recipe: K-correction table of the SSPs (default: data/ssp/kcorr_sdss2010_bc03.npz); "
                    "'none': rest-frame magnitudes taken as observed")
+    p.add_argument("--field-sources", action="store_true",
+                   help="sdss recipe: add the sky's other sources to every view as make_galaxies.py's observed "
+                   "population has them (background galaxies to r = 24, foreground stars; seeded per view), "
+                   "instead of the particles alone (default: off, as the paper's mocks)")
     p.add_argument("--force", action="store_true",
                    help="go on where a galaxy's units look wrong or a cutout is blank (warned, recorded) instead "
                    "of stopping that galaxy")
@@ -111,6 +115,8 @@ def check(args: argparse.Namespace) -> None:
         raise UsageError("--redshift applies to --recipe sdss only (the paper's mocks have no redshift)")
     if args.recipe == "paper" and args.kcorr is not None:
         raise UsageError("--kcorr applies to --recipe sdss only (the paper's mocks are rest-frame)")
+    if args.recipe == "paper" and args.field_sources:
+        raise UsageError("--field-sources applies to --recipe sdss only (the paper's mocks show the galaxy alone)")
     args.kcorr = args.kcorr or mocks.DEFAULT_KCORR
     z = args.redshift or "sample"
     if z != "sample":
@@ -176,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {line}", file=sys.stderr)
     opts = mocks.Options(out=args.out, run=args.run, recipe=args.recipe, orientations=args.orientations,
                          dust=args.dust, redshift=args.redshift, seed=args.seed, save_maps=args.save_maps,
-                         workers=args.workers, ssp=ssp, kcorr=args.kcorr, spin=args.spin, force=args.force)
+                         workers=args.workers, ssp=ssp, kcorr=args.kcorr, spin=args.spin, force=args.force,
+                         field_sources=args.field_sources)
     if shard is not None:
         sources = mocks.select_shard(sources, *shard)
     results = mocks.run(sources, opts, shard=shard) if sources else []

@@ -391,7 +391,7 @@ def finish(images: Mapping[str, np.ndarray], rng: np.random.Generator, condition
 def observe(maps: Mapping[str, np.ndarray], pixel_scale_arcsec: float, rng: np.random.Generator,
             seeing: float | None = None, conditions: Conditions | None = None, psf_on: bool = True,
             noise: bool = True, server: bool = True, size: int = CUTOUT_SIZE,
-            display_gain: float = DISPLAY_GAIN) -> np.ndarray:
+            display_gain: float = DISPLAY_GAIN, add: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
     """Make an SDSS-like colour cutout from g, r, i surface-brightness maps.
 
     Parameters
@@ -409,6 +409,9 @@ def observe(maps: Mapping[str, np.ndarray], pixel_scale_arcsec: float, rng: np.r
         Full observing conditions (overrides ``seeing``).
     psf_on, noise, server : bool
         Switch off the PSF, the noise, or the server's JPEG + bilinear resampling step.
+    add : dict {"g", "r", "i"} -> ndarray (size + 2, size + 2), optional
+        nMgy/pixel images already seen through the PSF (e.g. other sources in the field,
+        :func:`lib.galaxies.population.field_images`), added before the noise.
 
     Returns
     -------
@@ -424,5 +427,7 @@ def observe(maps: Mapping[str, np.ndarray], pixel_scale_arcsec: float, rng: np.r
     for b in BANDS:
         img = resample(maps[b], pixel_scale_arcsec, size=canvas)
         images[b] = convolve_psf(img, cond.fwhm(b) if psf_on else None)
+        if add is not None:
+            images[b] = images[b] + add[b]
     return finish(images, rng, cond, noise=noise, server=server, size=size,
                   display_gain=display_gain)

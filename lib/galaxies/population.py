@@ -161,6 +161,38 @@ def draw_stars(rng: np.random.Generator, rate: float) -> list[dict]:
     return out
 
 
+def field_profiles(neigh: list[dict], stars: list[dict], band: str) -> list[galsim.GSObject]:
+    """The other sources of a cutout (:func:`draw_neighbours`, :func:`draw_stars`) as GalSim profiles in one band:
+    flux in nMgy, positions in arcsec from the cutout centre, before the PSF."""
+    out = []
+    for nb in neigh:
+        f = _band_fluxes(_mag_to_nmgy(nb["r_mag"]), nb["gr"], nb["ri"])[band]
+        if nb["r_mag"] > 22.0:  # barely resolved: a Gaussian is indistinguishable and fast
+            prof = galsim.Gaussian(half_light_radius=nb["re"], flux=f, gsparams=imaging.GSPARAMS)
+        else:
+            prof = galsim.Sersic(n=nb["n"], half_light_radius=nb["re"], trunc=6 * nb["re"], flux=f,
+                                 gsparams=imaging.GSPARAMS)
+        out.append(prof.shear(q=nb["q"], beta=nb["pa"] * galsim.degrees).shift(nb["x"], nb["y"]))
+    for st in stars:
+        f = _band_fluxes(_mag_to_nmgy(st["r_mag"]), st["gr"], st["ri"])[band]
+        out.append(galsim.DeltaFunction(flux=f, gsparams=imaging.GSPARAMS).shift(st["x"], st["y"]))
+    return out
+
+
+def field_images(rng: np.random.Generator, cond: imaging.Conditions, neighbour_rate: float = Params.neighbour_rate,
+                 star_rate: float = Params.star_rate) -> tuple[dict[str, np.ndarray], int, int]:
+    """Draw a cutout's neighbours and foreground stars as the ``observed`` population has them and render them
+    through ``cond``'s PSF: ``({band: (CANVAS, CANVAS) nMgy/pixel}, n_neighbours, n_stars)``, to be added to a
+    PSF-convolved scene of the same canvas (mock_observation.py --field-sources)."""
+    neigh, stars = draw_neighbours(rng, neighbour_rate), draw_stars(rng, star_rate)
+    images = {}
+    for b in imaging.BANDS:
+        profiles = field_profiles(neigh, stars, b)
+        images[b] = (imaging.render_profile(galsim.Sum(profiles), cond.fwhm(b), size=CANVAS) if profiles
+                     else np.zeros((CANVAS, CANVAS)))
+    return images, len(neigh), len(stars)
+
+
 def _streams(seed: int, index: int) -> dict[str, np.random.Generator]:
     names = ("galaxy", "clumps", "neighbours", "stars", "conditions", "noise")
     kids = np.random.SeedSequence([int(seed), int(index)]).spawn(len(names))
@@ -179,18 +211,7 @@ def _render(params: Params, cond: imaging.Conditions, bulge, disc, knots, neigh:
         parts = [bulge.withFlux(fb[b]), disc.withFlux(fd[b])]
         if knots is not None:
             parts.append(knots.withFlux(fk[b]))
-        scene = [galsim.Sum(parts).shift(dx, dy)]
-        for nb in neigh:
-            f = _band_fluxes(_mag_to_nmgy(nb["r_mag"]), nb["gr"], nb["ri"])[b]
-            if nb["r_mag"] > 22.0:  # barely resolved: a Gaussian is indistinguishable and fast
-                prof = galsim.Gaussian(half_light_radius=nb["re"], flux=f, gsparams=imaging.GSPARAMS)
-            else:
-                prof = galsim.Sersic(n=nb["n"], half_light_radius=nb["re"], trunc=6 * nb["re"], flux=f,
-                                     gsparams=imaging.GSPARAMS)
-            scene.append(prof.shear(q=nb["q"], beta=nb["pa"] * galsim.degrees).shift(nb["x"], nb["y"]))
-        for st in stars:
-            f = _band_fluxes(_mag_to_nmgy(st["r_mag"]), st["gr"], st["ri"])[b]
-            scene.append(galsim.DeltaFunction(flux=f, gsparams=imaging.GSPARAMS).shift(st["x"], st["y"]))
+        scene = [galsim.Sum(parts).shift(dx, dy)] + field_profiles(neigh, stars, b)
         images[b] = imaging.render_profile(galsim.Sum(scene), cond.fwhm(b) * params.psf_scale, size=CANVAS)
     for b in imaging.BANDS:  # Galactic extinction (images are not corrected for it)
         images[b] *= 10 ** (-0.4 * EXTINCTION_COEFF[b] * ebv)

@@ -56,6 +56,7 @@ class Options:
     kcorr: str = DEFAULT_KCORR  # 'none': rest-frame magnitudes as observed (the behaviour before K-corrections)
     spin: str = "auto"  # 'auto', 'stars' or 'gas': where the face-on axis comes from
     force: bool = False  # implausible units and blank cutouts: warn and go on instead of stopping
+    field_sources: bool = False  # sdss recipe: add neighbours and foreground stars as the observed population's
 
     @property
     def spin_from(self) -> str:
@@ -157,7 +158,8 @@ def render_galaxy(src: Source, opts: Options, kd_workers: int = -1) -> GalaxyRes
                 v = recipes.paper_view(prep, theta, phi, pa)
                 what = f"{recipes.PAPER_WIDTH_KPC:g} kpc"
             else:
-                v = recipes.sdss_view(prep, theta, phi, z, np.random.default_rng([opts.seed, key, 2, nn]), pa)
+                v = recipes.sdss_view(prep, theta, phi, z, np.random.default_rng([opts.seed, key, 2, nn]), pa,
+                                     field_sources=opts.field_sources)
                 what = f"64-pixel SDSS (z = {z:.3f})"
             warnings += check_field(f"{src.label} view {nn:02d}", v.mass_field, float(p["mass"].sum()), what,
                                     force=opts.force)

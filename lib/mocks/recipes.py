@@ -188,12 +188,21 @@ def sdss_maps(prep: Prepared, theta: float, phi: float, z: float, pa: float = 0.
 
 
 def sdss_view(prep: Prepared, theta: float, phi: float, z: float, rng: np.random.Generator,
-              pa: float = 0.0) -> View:
-    """An SDSS-like 64 x 64 colour cutout of one view at redshift ``z`` (JPEG-ready)."""
-    from lib.galaxies import imaging
+              pa: float = 0.0, field_sources: bool = False) -> View:
+    """An SDSS-like 64 x 64 colour cutout of one view at redshift ``z`` (JPEG-ready).
+
+    ``field_sources``: also draw the sky's other sources as the synthetic ``observed`` population has them
+    (background galaxies and foreground stars, lib/galaxies/population.py), seen through the same PSF, so
+    that the cutout is not emptier than a real SDSS one; off, the cutout shows the particles alone."""
+    from lib.galaxies import imaging, population
 
     maps, n_field, m_field, _ = sdss_maps(prep, theta, phi, z, pa)
+    cond, add = None, None
+    if field_sources:  # conditions first: the field's sources need this view's PSF
+        cond = imaging.draw_conditions(rng)
+        add = population.field_images(rng, cond)[0]
     # imaging keeps row order; flip so that +y is up in the JPEG, as in the paper's PNGs
-    rgb = imaging.observe({b: m[::-1] for b, m in maps.items()}, imaging.SDSS_PIXEL_SCALE, rng)
+    rgb = imaging.observe({b: m[::-1] for b, m in maps.items()}, imaging.SDSS_PIXEL_SCALE, rng, conditions=cond,
+                          add=add)
     crop = {b: m[1:-1, 1:-1] for b, m in maps.items()}  # the 64 x 64 field
     return View(theta, phi, pa, z, crop, rgb, n_field, m_field, "nanomaggy", imaging.SDSS_PIXEL_SCALE, "arcsec")
