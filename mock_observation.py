@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sdss recipe: add the sky's other sources to every view as make_galaxies.py's observed "
                    "population has them (background galaxies to r = 24, foreground stars; seeded per view), "
                    "instead of the particles alone (default: off, as the paper's mocks)")
+    p.add_argument("--galactic-extinction", action="store_true",
+                   help="sdss recipe: dim every view by a Milky Way foreground E(B-V) drawn as over the SDSS "
+                   "footprint (log-normal, median 0.03 mag; SDSS images are not corrected for it) (default: off)")
     p.add_argument("--force", action="store_true",
                    help="go on where a galaxy's units look wrong or a cutout is blank (warned, recorded) instead "
                    "of stopping that galaxy")
@@ -115,8 +118,10 @@ def check(args: argparse.Namespace) -> None:
         raise UsageError("--redshift applies to --recipe sdss only (the paper's mocks have no redshift)")
     if args.recipe == "paper" and args.kcorr is not None:
         raise UsageError("--kcorr applies to --recipe sdss only (the paper's mocks are rest-frame)")
-    if args.recipe == "paper" and args.field_sources:
-        raise UsageError("--field-sources applies to --recipe sdss only (the paper's mocks show the galaxy alone)")
+    for flag in ("field_sources", "galactic_extinction"):
+        if args.recipe == "paper" and getattr(args, flag):
+            raise UsageError(f"--{flag.replace('_', '-')} applies to --recipe sdss only (the paper's mocks show "
+                             "the galaxy alone)")
     args.kcorr = args.kcorr or mocks.DEFAULT_KCORR
     z = args.redshift or "sample"
     if z != "sample":
@@ -183,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = mocks.Options(out=args.out, run=args.run, recipe=args.recipe, orientations=args.orientations,
                          dust=args.dust, redshift=args.redshift, seed=args.seed, save_maps=args.save_maps,
                          workers=args.workers, ssp=ssp, kcorr=args.kcorr, spin=args.spin, force=args.force,
-                         field_sources=args.field_sources)
+                         field_sources=args.field_sources, galactic_extinction=args.galactic_extinction)
     if shard is not None:
         sources = mocks.select_shard(sources, *shard)
     results = mocks.run(sources, opts, shard=shard) if sources else []

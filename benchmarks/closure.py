@@ -11,11 +11,11 @@
    magnitude), written as particle NPZ files.
 2. Observes each with ``mock_observation.py --recipe sdss --redshift z --orientations THETA,PHI,PA`` (its
    ``main()``): the inclination that gives the drawn axis ratio, a random azimuth and the drawn (uniform)
-   position angle, once with the sky's other sources (``--field-sources``, camera ``field``) and once with the
-   particles alone (``now``).  ``--legacy`` also observes them as the camera did before issue 21's items 1-2: no
+   position angle, once with the sky's other sources and Galactic extinction (``--field-sources
+   --galactic-extinction``, camera ``sky``) and once with the particles alone (``now``).  ``--legacy`` also observes them as the camera did before issue 21's items 1-2: no
    K-correction (``--kcorr none``) and PA = 0 (every line of nodes along the image x axis).
 3. Reference: ``make_galaxies``' ``observed`` images of ``--n-ref`` independent draws (seed + 2000); as a
-   diagnostic also the same draws without neighbours and foreground stars, which the `now` camera does not add.
+   diagnostic also the same draws without neighbours and foreground stars, which the ``now`` camera does not add.
 4. Scores every folder with ``test.py --save_latents`` (the demo's newest netG when there is one, else a small
    model trained here on an ``observed`` set as benchmarks/ladder.py does) and rates the mocks against the
    reference as ``rate.py`` does.  Prints C2ST AUROC and the KS test of A for all masses and per paper mass bin
@@ -85,7 +85,7 @@ def realise_all(n: int, seed: int, n_star: int, folder: str) -> pd.DataFrame:
 
 
 def observe_all(table: pd.DataFrame, particles: str, out: str, seed: int, legacy: bool,
-                field_sources: bool = False) -> int:
+                sky: bool = False) -> int:
     """mock_observation.py on every galaxy at its z and view; returns the number of failed galaxies."""
     os.makedirs(out, exist_ok=True)
     failed = 0
@@ -96,7 +96,7 @@ def observe_all(table: pd.DataFrame, particles: str, out: str, seed: int, legacy
             argv = ["--particles", os.path.join(particles, f"{r.galaxy}.npz"), "--out", out,
                     "--run", "legacy" if legacy else "closure", "--redshift", f"{r.z:.6f}", "--orientations", view,
                     "--seed", str(seed)] + (["--kcorr", "none"] if legacy else []) \
-                + (["--field-sources"] if field_sources else [])
+                + (["--field-sources", "--galactic-extinction"] if sky else [])
             failed += mock_observation.main(argv) != 0
     return failed
 
@@ -209,20 +209,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--niter", type=int, default=4, help="epochs when a model must be trained")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--workers", type=int, default=2, help="processes for make_galaxies' images")
-    ap.add_argument("--quick", action="store_true", help="60 + 60 galaxies, 5000 stars, the field camera only")
+    ap.add_argument("--quick", action="store_true", help="60 + 60 galaxies, 5000 stars, the sky camera only")
     args = ap.parse_args(argv)
     if args.quick:
         args.n, args.n_ref, args.n_star, args.legacy = 60, 60, 5000, "no"
-    # camera -> (legacy, --field-sources): field = today's camera with the sky's other sources, now = the
-    # particles alone, legacy = the camera before K-corrections and position angles
-    cameras = {"field": (False, True), "now": (False, False), "legacy": (True, False)}
+    # camera -> (legacy, sky): sky = today's camera with the sky's other sources and Galactic extinction,
+    # now = the particles alone, legacy = the camera before K-corrections and position angles
+    cameras = {"sky": (False, True), "now": (False, False), "legacy": (True, False)}
     if args.quick:
-        cameras = {"field": cameras["field"]}
+        cameras = {"sky": cameras["sky"]}
     cameras = {c: v for c, v in cameras.items() if args.legacy == "both" or (args.legacy == "only") == v[0]}
     t0 = time.time()
     out = args.out
     os.makedirs(out, exist_ok=True)
-    for old in ("particles", "mocks_field", "mocks_now", "mocks_legacy", "reference", "reference_isolated", "scores",
+    for old in ("particles", "mocks_sky", "mocks_field", "mocks_now", "mocks_legacy", "reference", "reference_isolated", "scores",
                 "rating_reference", "rating_isolated", "closure_log.txt"):  # a re-run starts afresh (a model stays)
         path = os.path.join(out, old)
         if os.path.isdir(path):
@@ -249,10 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     t_real = time.time() - t0
     folders, failed = {}, {}
     t1 = time.time()
-    for cam, (legacy, field_sources) in cameras.items():
+    for cam, (legacy, sky) in cameras.items():
         folders[cam] = os.path.join(out, f"mocks_{cam}")
         failed[cam] = observe_all(table, os.path.join(out, "particles"), folders[cam], args.seed, legacy,
-                                  field_sources)
+                                  sky)
     t_mock = time.time() - t1
     ref, iso = os.path.join(out, "reference"), os.path.join(out, "reference_isolated")
     galaxies.generate("observed", args.n_ref, args.seed + REF_SEED_OFFSET, ref, workers=args.workers, verbose=False)
@@ -283,8 +283,8 @@ def main(argv: list[str] | None = None) -> int:
           f"mock_observation.py --recipe sdss view each (cameras: {', '.join(folders)}; failed: "
           + ", ".join(f"{c} {n}" for c, n in failed.items()) + f"), against {args.n_ref} make_galaxies images "
           f"(seed {args.seed + REF_SEED_OFFSET}); scored with {os.path.relpath(weights, ROOT)}")
-    print("cameras: now = observed-frame K-corrections and the drawn position angle; field = now with the sky's "
-          "other sources (--field-sources: neighbours and foreground stars as make_galaxies draws them); legacy = "
+    print("cameras: now = observed-frame K-corrections and the drawn position angle; sky = now with the sky's "
+          "other sources and Milky Way dust as make_galaxies draws them (--field-sources --galactic-extinction); legacy = "
           "no K-correction (--kcorr none) and PA 0 (the camera before issue 21's items 1-2)")
     for line in colour_lines(table):
         print(line)

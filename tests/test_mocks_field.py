@@ -82,3 +82,24 @@ def test_field_sources_with_the_paper_recipe_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--field-sources applies to --recipe sdss only" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_galactic_extinction_reddens_and_dims_as_schlegel_and_is_wired_into_the_view():
+    ebv = np.array([population.draw_ebv(np.random.default_rng(k)) for k in range(2000)])
+    assert 0.005 <= ebv.min() and ebv.max() <= 0.25 and abs(np.median(ebv) - 0.03) < 0.003
+    f = {b: population.extinction_factor(b, 0.1) for b in "gri"}
+    # E(g-r) = (3.793 - 2.751) E(B-V), A_r = 2.751 E(B-V) (Schlegel et al. 1998 SDSS coefficients)
+    assert -2.5 * np.log10(f["g"] / f["r"]) == pytest.approx(0.1042, abs=1e-6)
+    assert -2.5 * np.log10(f["r"]) == pytest.approx(0.2751, abs=1e-6)
+
+    arrays = mocks.make_galaxy(10.4, 0.2, 2.5, 0.0, n_star=2000, rng=np.random.default_rng(2))
+    prep = mocks.prepare(mocks.validate(arrays, "g", "g"), mocks.load_ssp(), with_dust=False)
+    view = mocks.sdss_view(prep, 30.0, 0.0, 0.06, np.random.default_rng(5), 10.0, galactic_extinction=True)
+    # the same view by hand: E(B-V) drawn first from the view's stream, every band dimmed, then the camera
+    rng = np.random.default_rng(5)
+    maps = mocks.sdss_maps(prep, 30.0, 0.0, 0.06, 10.0)[0]
+    e = population.draw_ebv(rng)
+    scene = {b: m[::-1] * population.extinction_factor(b, e) for b, m in maps.items()}
+    assert np.array_equal(view.image, imaging.observe(scene, imaging.SDSS_PIXEL_SCALE, rng))
+    plain = mocks.sdss_view(prep, 30.0, 0.0, 0.06, np.random.default_rng(5), 10.0)
+    assert not np.array_equal(view.image, plain.image)

@@ -161,6 +161,17 @@ def draw_stars(rng: np.random.Generator, rate: float) -> list[dict]:
     return out
 
 
+def draw_ebv(rng: np.random.Generator) -> float:
+    """Milky Way foreground E(B-V) of a cutout (mag): log-normal, median 0.03, clipped to [0.005, 0.25], as over
+    the SDSS footprint (Schlegel et al. 1998 maps); SDSS images are not corrected for it."""
+    return float(np.clip(math.exp(rng.normal(math.log(0.03), 0.6)), 0.005, 0.25))
+
+
+def extinction_factor(band: str, ebv: float) -> float:
+    """Flux factor 10^(-0.4 A_band) of Galactic extinction E(B-V) = ``ebv`` (:data:`EXTINCTION_COEFF`)."""
+    return 10 ** (-0.4 * EXTINCTION_COEFF[band] * ebv)
+
+
 def field_profiles(neigh: list[dict], stars: list[dict], band: str) -> list[galsim.GSObject]:
     """The other sources of a cutout (:func:`draw_neighbours`, :func:`draw_stars`) as GalSim profiles in one band:
     flux in nMgy, positions in arcsec from the cutout centre, before the PSF."""
@@ -214,7 +225,7 @@ def _render(params: Params, cond: imaging.Conditions, bulge, disc, knots, neigh:
         scene = [galsim.Sum(parts).shift(dx, dy)] + field_profiles(neigh, stars, b)
         images[b] = imaging.render_profile(galsim.Sum(scene), cond.fwhm(b) * params.psf_scale, size=CANVAS)
     for b in imaging.BANDS:  # Galactic extinction (images are not corrected for it)
-        images[b] *= 10 ** (-0.4 * EXTINCTION_COEFF[b] * ebv)
+        images[b] *= extinction_factor(b, ebv)
     if params.noise_scale > 0:
         for b in imaging.BANDS:
             noisy = imaging.add_noise(images[b], b, cond, noise_rng)
@@ -230,7 +241,7 @@ def make_image(params: Params, seed: int, index: int, render: bool = True) -> tu
     s = _streams(seed, index)
     gal = draw_galaxy(s["galaxy"])
     cond = imaging.draw_conditions(s["conditions"])
-    ebv = float(np.clip(math.exp(s["conditions"].normal(math.log(0.03), 0.6)), 0.005, 0.25))
+    ebv = draw_ebv(s["conditions"])
     dx, dy = s["galaxy"].normal(0, 0.4, 2) * imaging.SDSS_PIXEL_SCALE
     bt = float(np.clip(gal["bt"] + params.bulge_fraction_shift, 0.0, 1.0))
     re_b = gal["bulge_re_arcsec"] * params.size_scale * params.bulge_size_scale

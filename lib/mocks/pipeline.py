@@ -57,6 +57,7 @@ class Options:
     spin: str = "auto"  # 'auto', 'stars' or 'gas': where the face-on axis comes from
     force: bool = False  # implausible units and blank cutouts: warn and go on instead of stopping
     field_sources: bool = False  # sdss recipe: add neighbours and foreground stars as the observed population's
+    galactic_extinction: bool = False  # sdss recipe: dim by a Milky Way E(B-V) drawn as over the SDSS footprint
 
     @property
     def spin_from(self) -> str:
@@ -159,7 +160,8 @@ def render_galaxy(src: Source, opts: Options, kd_workers: int = -1) -> GalaxyRes
                 what = f"{recipes.PAPER_WIDTH_KPC:g} kpc"
             else:
                 v = recipes.sdss_view(prep, theta, phi, z, np.random.default_rng([opts.seed, key, 2, nn]), pa,
-                                     field_sources=opts.field_sources)
+                                     field_sources=opts.field_sources,
+                                     galactic_extinction=opts.galactic_extinction)
                 what = f"64-pixel SDSS (z = {z:.3f})"
             warnings += check_field(f"{src.label} view {nn:02d}", v.mass_field, float(p["mass"].sum()), what,
                                     force=opts.force)

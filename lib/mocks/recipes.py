@@ -188,12 +188,14 @@ def sdss_maps(prep: Prepared, theta: float, phi: float, z: float, pa: float = 0.
 
 
 def sdss_view(prep: Prepared, theta: float, phi: float, z: float, rng: np.random.Generator,
-              pa: float = 0.0, field_sources: bool = False) -> View:
+              pa: float = 0.0, field_sources: bool = False, galactic_extinction: bool = False) -> View:
     """An SDSS-like 64 x 64 colour cutout of one view at redshift ``z`` (JPEG-ready).
 
     ``field_sources``: also draw the sky's other sources as the synthetic ``observed`` population has them
     (background galaxies and foreground stars, lib/galaxies/population.py), seen through the same PSF, so
-    that the cutout is not emptier than a real SDSS one; off, the cutout shows the particles alone."""
+    that the cutout is not emptier than a real SDSS one; off, the cutout shows the particles alone.
+    ``galactic_extinction``: dim the whole scene by a Milky Way E(B-V) drawn as over the SDSS footprint
+    (SDSS images are not corrected for it; the ``observed`` population is dimmed the same way)."""
     from lib.galaxies import imaging, population
 
     maps, n_field, m_field, _ = sdss_maps(prep, theta, phi, z, pa)
@@ -202,7 +204,12 @@ def sdss_view(prep: Prepared, theta: float, phi: float, z: float, rng: np.random
         cond = imaging.draw_conditions(rng)
         add = population.field_images(rng, cond)[0]
     # imaging keeps row order; flip so that +y is up in the JPEG, as in the paper's PNGs
-    rgb = imaging.observe({b: m[::-1] for b, m in maps.items()}, imaging.SDSS_PIXEL_SCALE, rng, conditions=cond,
-                          add=add)
+    scene = {b: m[::-1] for b, m in maps.items()}
+    if galactic_extinction:  # foreground dust dims the galaxy and the field's sources alike
+        ebv = population.draw_ebv(rng)
+        scene = {b: m * population.extinction_factor(b, ebv) for b, m in scene.items()}
+        if add is not None:
+            add = {b: m * population.extinction_factor(b, ebv) for b, m in add.items()}
+    rgb = imaging.observe(scene, imaging.SDSS_PIXEL_SCALE, rng, conditions=cond, add=add)
     crop = {b: m[1:-1, 1:-1] for b, m in maps.items()}  # the 64 x 64 field
     return View(theta, phi, pa, z, crop, rgb, n_field, m_field, "nanomaggy", imaging.SDSS_PIXEL_SCALE, "arcsec")
