@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap, folds and permutations (default: 0)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates of the A statistics "
                    "(default: 1000; 0 = none)")
-    p.add_argument("--n-perm", type=int, default=200, help="permutations for p-values and null bands (default: 200)")
+    p.add_argument("--n-perm", type=int, default=500, help="permutations for p-values and null bands (default: 500; the verdict needs >= 20 x (mass bins + 1) x 3 to flag a suite on one test alone)")
     p.add_argument("--latent-features", default="latent_i", choices=["latent_i", "latent_i+diff"],
                    help="C2ST/MMD features: the encoder's code, or that plus latent_o - latent_i")
     p.add_argument("--classifier", default="ridge", choices=["ridge", "logistic"],

@@ -177,7 +177,8 @@ def test_knobs_move_the_right_parameter():
             assert r["disc_re_arcsec"] > prev["disc_re_arcsec"] and r["logmstar"] == r0["logmstar"]
             prev = r
             _, b = galaxies.make_image(galaxies.load_config(f"blue_colours_{s}")[1], 2, k, render=False)
-            assert b["g_r"] < r0["g_r"] - 0.1
+            assert b["g_r"] - r0["g_r"] == pytest.approx(galaxies.KNOBS["blue_colours"][s - 1]["colour_shift_gr"])
+            assert b["g_r"] - r0["g_r"] < -0.099  # every strength a visible shift
 
 
 def test_too_clean_has_less_pixel_noise():

@@ -2,7 +2,10 @@
 import numpy as np
 from scipy import stats
 
-from lib.rating.verdict import holm_flags, verdict
+import pandas as pd
+import pytest
+
+from lib.rating.verdict import bh_flags, expected_false_flags, simes_p, table_verdicts, verdict
 from lib.rating.permutation import permuted_labels, score_tests
 
 
@@ -29,16 +32,54 @@ def test_ks_null_rejection_rate_is_the_level_in_the_papers_design():
     assert stats.kstest(p, "uniform").pvalue > 0.001
 
 
-def test_holm_on_known_p_values():
-    f = holm_flags({"ks_pvalue": 0.01, "c2st_p": 0.04, "mmd2_p": 0.02})
-    assert f == {"ks_pvalue": True, "c2st_p": True, "mmd2_p": True}  # 0.01<=0.05/3, 0.02<=0.05/2, 0.04<=0.05
-    f = holm_flags({"ks_pvalue": 0.01, "c2st_p": 0.04, "mmd2_p": 0.03})
-    assert f == {"ks_pvalue": True, "c2st_p": False, "mmd2_p": False}  # 0.03 > 0.05/2: stop
-    f = holm_flags({"ks_pvalue": 0.02, "c2st_p": 0.001, "mmd2_p": float("nan")})
+def test_benjamini_hochberg_on_known_p_values():
+    f = bh_flags({"ks_pvalue": 0.01, "c2st_p": 0.04, "mmd2_p": 0.03})
+    assert all(f.values())  # 0.01<=0.05/3, 0.03<=0.10/3, 0.04<=0.05 (Holm stops at 0.03 > 0.05/2)
+    f = bh_flags({"ks_pvalue": 0.02, "c2st_p": 0.03, "mmd2_p": 0.04})
+    assert all(f.values())  # step-up: 0.04 <= 3 x 0.05/3 carries the two smaller ones (Holm flags none)
+    f = bh_flags({"ks_pvalue": 0.02, "c2st_p": 0.04, "mmd2_p": 0.06})
+    assert not any(f.values())  # 0.06 > 0.05, 0.04 > 0.033, 0.02 > 0.0167
+    f = bh_flags({"ks_pvalue": 0.02, "c2st_p": 0.001, "mmd2_p": float("nan")})
     assert f == {"ks_pvalue": True, "c2st_p": True, "mmd2_p": False}  # two tests: 0.001<=0.025, 0.02<=0.05
-    f = holm_flags({"ks_pvalue": 0.02, "c2st_p": 0.03, "mmd2_p": 0.04})
-    assert not any(f.values())  # 0.02 > 0.05/3: Holm stops at the first
+    f = bh_flags({"a": 0.001, "b": 0.3, "c": 0.04, "d": 0.9})
+    assert f == {"a": True, "b": False, "c": False, "d": False}  # 0.04 > 2 x 0.05/4
+    assert simes_p([0.02, 0.04, 0.06]) == pytest.approx(0.06) and simes_p([0.01, 0.04, 0.03]) == pytest.approx(0.03)
+    assert np.isnan(simes_p([float("nan")]))
     assert verdict({"n_images": 1, "ks_pvalue": float("nan")}) == "not tested (n=1)"
+
+
+def _family_table(p_by_suite):
+    """A rating table: each suite's rows (all + 3 bins) with the given (ks, c2st, mmd) p-values."""
+    rows = [{"suite": "observed", "role": "reference", "mass_bin": "all", "n_images": 100, "too_few": False,
+             "median_ratio": 1.0, "c2st_auroc": 0.5, "ks_pvalue": np.nan, "c2st_p": np.nan, "mmd2_p": np.nan}]
+    for suite, ps in p_by_suite.items():
+        for b, (ks, c2, mmd) in zip(["all", "lo", "mid", "hi"], ps):
+            rows.append({"suite": suite, "role": "suite", "mass_bin": b, "n_images": 100, "too_few": False,
+                         "median_ratio": 1.5, "c2st_auroc": 0.7, "ks_pvalue": ks, "c2st_p": c2, "mmd2_p": mmd})
+    return pd.DataFrame(rows)
+
+
+def test_the_family_is_the_suite():
+    null = [(0.5, 0.5, 0.5)] * 4
+    table = _family_table({
+        "one_strong": [(0.5, 0.5, 0.5), (0.003, 0.5, 0.5), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)],
+        "one_weak": [(0.5, 0.5, 0.5), (0.005, 0.07, 0.05), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)],  # Holm per row: flagged
+        "null": null,
+        "two_bins": [(0.5, 0.5, 0.5), (0.5, 0.008, 0.5), (0.5, 0.5, 0.5), (0.5, 0.008, 0.5)],
+    })
+    verdicts, suite_p = table_verdicts(table)
+    t = table.assign(verdict=verdicts, suite_p=suite_p).set_index(["suite", "mass_bin"])
+    # 12 tests a suite: one alone flags only at p <= 0.05/12 = 0.00417
+    assert t.loc[("one_strong", "lo"), "verdict"] == "harder to reconstruct (median A x1.5)"
+    assert (t.loc["one_strong"].drop("lo")["verdict"] == "no difference detected").all()
+    assert (t.loc["one_weak", "verdict"] == "no difference detected").all()
+    assert t.loc[("one_weak", "lo"), "suite_p"] == pytest.approx(0.06)  # 12 x 0.005
+    assert (t.loc["null", "verdict"] == "no difference detected").all()
+    # two p = 0.008 of 12: 0.008 <= 2 x 0.05/12 = 0.0083, both flag
+    assert t.loc[("two_bins", "lo"), "verdict"] == t.loc[("two_bins", "hi"), "verdict"] == \
+        "separable in latent space (AUROC 0.70)"
+    assert t.loc[("observed", "all"), "verdict"] == "" and np.isnan(t.loc[("observed", "all"), "suite_p"])
+    assert expected_false_flags(table) == (4, pytest.approx(0.2))
 
 
 def test_summary_groups_suites_by_model_prefix():

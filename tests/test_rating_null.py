@@ -2,7 +2,7 @@
 import numpy as np
 from scipy import stats
 
-from benchmarks.rating_null import draw_reference, draw_suite, flagged_fraction
+from benchmarks.rating_null import draw_reference, draw_suite, flagged_fraction, flagged_suites
 from lib.rating.latent import LatentConfig
 from lib.rating.table import rate
 from lib.rating.verdict import ALPHA
@@ -27,5 +27,8 @@ def test_false_alarm_fraction_is_at_most_the_stated_rate_and_a_large_shift_is_fl
     n = sum(v[1] for v in null.values())
     assert n >= 30 * 3  # every null suite tested overall and in its bins
     assert f <= stats.binom.ppf(0.995, n, ALPHA)  # within the 99 % binomial interval of the stated rate
+    fs, ns = flagged_suites(table, [n for n in names if n.startswith("null")])
+    assert ns == 30 and fs <= stats.binom.ppf(0.995, ns, ALPHA)  # the rule's unit: suites flagged anywhere
     power = flagged_fraction(table, [n for n in names if n.startswith("shift")])
     assert power["all"][0] == power["all"][1] == 4  # 1.5 sd on 20 galaxies: every suite flagged overall
+    assert flagged_suites(table, [n for n in names if n.startswith("shift")]) == (4, 4)

@@ -68,34 +68,37 @@ class Params:
 
 
 # Each knob: strength 1, 2, 3 -> parameter overrides. Strength 0 = observed.
-# The strengths were set with a demo-scale GANomaly (2,000 training images, 8 epochs, ngf 32) so that each
+# Strengths 2 and 3 were set with a demo-scale GANomaly (2,000 training images, 8 epochs, ngf 32) so that each
 # step is a clear increase of the mean score: weaker bulge or compactness changes *lower* A at first (more
-# concentrated light is easier to encode), hence the strong bulges. RANKED_KNOBS are the ones the method
+# concentrated light is easier to encode), hence the strong bulges. Strength 1 is a mild departure, near what
+# 250 images detect (issue 22: the ranking must put the strength-1 suites beside the control); the sizes,
+# bulges and colours were x1.4, n 5 with x3 bulge stars, and g-r -0.2 before (C2ST AUROC 0.65,
+# 0.73 and 0.58 in the demo: ranked below other knobs' strength 3). RANKED_KNOBS are the ones the method
 # ranks in order; GANomaly barely responds to colour shifts and scores cleaner images as *more* normal, so
 # blue_colours and too_clean are kept as presets for users but left out of the ranking checks (docs/rating.md, "A rates blue_colours and too_clean backwards").
 KNOBS: dict[str, tuple[dict[str, float], ...]] = {
-    "large_sizes": ({"size_scale": 1.4}, {"size_scale": 1.9}, {"size_scale": 2.6}),
-    "concentrated_bulges": ({"bulge_n": 5.0, "bulge_flux_scale": 3.0}, {"bulge_n": 5.6, "bulge_flux_scale": 4.5},
+    "large_sizes": ({"size_scale": 1.15}, {"size_scale": 1.9}, {"size_scale": 2.6}),
+    "concentrated_bulges": ({"bulge_n": 4.4, "bulge_flux_scale": 1.5}, {"bulge_n": 5.6, "bulge_flux_scale": 4.5},
                             {"bulge_n": 6.2, "bulge_flux_scale": 6.5}),
     "clumpy_discs": ({"clump_fraction": 0.4, "n_clumps": 12}, {"clump_fraction": 0.65, "n_clumps": 10},
                      {"clump_fraction": 0.9, "n_clumps": 8}),
     "many_satellites": ({"neighbour_rate": 14.0}, {"neighbour_rate": 22.0}, {"neighbour_rate": 34.0}),
     "too_noisy": ({"noise_scale": 1.5}, {"noise_scale": 2.2}, {"noise_scale": 3.2}),
-    "blue_colours": ({"colour_shift_gr": -0.2, "colour_shift_ri": -0.07},
+    "blue_colours": ({"colour_shift_gr": -0.1, "colour_shift_ri": -0.035},
                      {"colour_shift_gr": -0.4, "colour_shift_ri": -0.13},
                      {"colour_shift_gr": -0.65, "colour_shift_ri": -0.2}),
     "too_clean": ({"noise_scale": 0.5}, {"noise_scale": 0.2}, {"noise_scale": 0.0}),
 }
 RANKED_KNOBS = ("large_sizes", "concentrated_bulges", "clumpy_discs", "many_satellites", "too_noisy")
 KNOB_DOC = {
-    "large_sizes": "galaxies larger than the size-mass relation: sizes x1.4 / x1.9 / x2.6",
-    "concentrated_bulges": "over-massive, concentrated bulges (overcooling): bulge n 5 / 5.6 / 6.2 "
-                           "(disc galaxies' pseudo-bulges 2.5 / 3.1 / 3.7), bulge stars x3 / x4.5 / x6.5",
+    "large_sizes": "galaxies larger than the size-mass relation: sizes x1.15 / x1.9 / x2.6",
+    "concentrated_bulges": "over-massive, concentrated bulges (overcooling): bulge n 4.4 / 5.6 / 6.2 "
+                           "(disc galaxies' pseudo-bulges 1.9 / 3.1 / 3.7), bulge stars x1.5 / x4.5 / x6.5",
     "clumpy_discs": "40% / 65% / 90% of the disc light in 12 / 10 / 8 bright blue knots",
     "many_satellites": "too many companion galaxies around each galaxy: 14 / 22 / 34 neighbours per cutout "
                        "instead of 8",
     "too_noisy": "mock images noisier than SDSS (a shallower survey): noise x1.5 / x2.2 / x3.2",
-    "blue_colours": "galaxy colours too blue: g-r -0.2 / -0.4 / -0.65 mag, r-i -0.07 / -0.13 / -0.2 "
+    "blue_colours": "galaxy colours too blue: g-r -0.1 / -0.4 / -0.65 mag, r-i -0.035 / -0.13 / -0.2 "
                     "(not ranked by the method: see README)",
     "too_clean": "too little noise: noise x0.5 / x0.2 / none, PSF kept (scored as more normal: see README)",
 }

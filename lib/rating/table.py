@@ -56,7 +56,7 @@ RATING_COLUMNS = [
     "overlap", "overlap_lo", "overlap_hi", "overlap_paper", "overlap_paper_null_q025", "overlap_paper_null_q975",
     "overlap_ceiling", "overlap_full", "frac_above_ref_p99", "frac_above_0.1",
     "ks_stat", "ks_pvalue", "ks_stat_null_q025", "ks_stat_null_q975", "wasserstein",
-    *LATENT_COLUMNS, "verdict", "warnings",
+    *LATENT_COLUMNS, "suite_p", "verdict", "warnings",
 ]
 
 
@@ -84,7 +84,7 @@ def rate_row(suite: np.ndarray, reference: np.ndarray, groups: np.ndarray | None
     -------
     dict
         Keys of :data:`RATING_COLUMNS` except suite, role, mass_bin, mass_lo,
-        mass_hi, verdict and warnings.  ``overlap`` is the paper's overlap relative to its
+        mass_hi, suite_p, verdict and warnings.  ``overlap`` is the paper's overlap relative to its
         ceiling (:func:`lib.rating.stats.relative_overlap`; NaN without a bootstrap) and
         ``overlap_lo/_hi`` its interval; ``overlap_paper`` is the paper's raw number.  The
         tests (``ks_pvalue``, ``c2st_p``, ``mmd2_p``) use one random image per galaxy.
@@ -207,11 +207,11 @@ def rate(reference: pd.DataFrame, suites: Mapping[str, pd.DataFrame], reference_
         entries += [(n, "suite") for n in suites]
         for name, role in entries:
             row = _table_row(data, reference_name, name, role, label, b, n_boot, seed, cfg)
-            row.update(suite=name, role=role, mass_bin=label, mass_lo=lo, mass_hi=hi, verdict="")
+            row.update(suite=name, role=role, mass_bin=label, mass_lo=lo, mass_hi=hi, suite_p=np.nan, verdict="")
             rows.append(row)
     table = pd.DataFrame(rows)[RATING_COLUMNS]
     table["n_groups"] = table["n_groups"].astype("Int64")
-    table["verdict"] = table_verdicts(table)
+    table["verdict"], table["suite_p"] = table_verdicts(table)
     return table
 
 
